@@ -1,0 +1,67 @@
+# Pinned tool versions: the one place they are written down (CI caches key on this file).
+HELM_VERSION          := v3.22.0
+HELM_UNITTEST_VERSION := v1.1.2
+KUBECONFORM_VERSION   := v0.8.0
+ACTIONLINT_VERSION    := v1.7.12
+# Debian (bookworm) packages: promtool and a real Prometheus for the monitoring tests, wrk for make bench.
+APT_PACKAGES          := prometheus wrk
+
+TOOLS_DIR := $(CURDIR)/.tools
+TOOLS_BIN := $(TOOLS_DIR)/bin
+STAMPS    := $(TOOLS_DIR)/stamps
+# Helm reads plugins from HELM_PLUGINS; we write the plugin folder ourselves instead of running
+# `helm plugin install`, whose hook downloads a release binary from GitHub.
+export HELM_PLUGINS     := $(TOOLS_DIR)/helm/plugins
+export HELM_CACHE_HOME  := $(TOOLS_DIR)/helm/cache
+export HELM_CONFIG_HOME := $(TOOLS_DIR)/helm/config
+export HELM_DATA_HOME   := $(TOOLS_DIR)/helm/data
+export PATH := $(TOOLS_BIN):$(PATH)
+UNITTEST_DIR := $(HELM_PLUGINS)/unittest
+
+EMPTY :=
+SPACE := $(EMPTY) $(EMPTY)
+# A stamp names the version, so bumping a pin above rebuilds that tool and nothing else.
+TOOL_STAMPS := $(STAMPS)/helm-$(HELM_VERSION) $(STAMPS)/kubeconform-$(KUBECONFORM_VERSION) \
+               $(STAMPS)/actionlint-$(ACTIONLINT_VERSION) $(STAMPS)/unittest-$(HELM_UNITTEST_VERSION) \
+               $(STAMPS)/apt-$(subst $(SPACE),-,$(APT_PACKAGES))
+GO_INSTALL = CGO_ENABLED=0 GOFLAGS=-trimpath go install
+GO_BUILD   = CGO_ENABLED=0 GOFLAGS=-trimpath go build
+
+.PHONY: tools
+tools: $(TOOL_STAMPS) ## install every pinned tool into .tools/ (idempotent, no downloads from GitHub)
+
+$(STAMPS)/helm-%:
+	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) helm.sh/helm/v3/cmd/helm@$*
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/kubeconform-%:
+	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) github.com/yannh/kubeconform/cmd/kubeconform@$*
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/actionlint-%:
+	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) github.com/rhysd/actionlint/cmd/actionlint@$*
+	@mkdir -p $(STAMPS) && touch $@
+
+# The plugin is just its folder: plugin.yaml plus the binary it names. helm-unittest's go.mod has a
+# replace directive, which `go install pkg@version` refuses, so build inside the downloaded module.
+$(STAMPS)/unittest-%:
+	rm -rf $(UNITTEST_DIR) $(TOOLS_DIR)/src/helm-unittest && mkdir -p $(UNITTEST_DIR) $(TOOLS_DIR)/src
+	cp -r "$$(go mod download -json github.com/helm-unittest/helm-unittest@$* | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p')" \
+	  $(TOOLS_DIR)/src/helm-unittest && chmod -R u+w $(TOOLS_DIR)/src/helm-unittest
+	cd $(TOOLS_DIR)/src/helm-unittest && $(GO_BUILD) -o $(UNITTEST_DIR)/untt ./cmd/helm-unittest
+	printf '%s\n' 'name: "unittest"' 'version: "$(patsubst v%,%,$*)"' \
+	  'usage: "unit test helm charts in YAML"' 'description: "helm-unittest, built by make tools"' \
+	  'ignoreFlags: false' 'command: "$$HELM_PLUGIN_DIR/untt"' > $(UNITTEST_DIR)/plugin.yaml
+	rm -rf $(TOOLS_DIR)/src/helm-unittest
+	@mkdir -p $(STAMPS) && touch $@
+
+# apt needs root: it is root here; GitHub runners have passwordless sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(STAMPS)/apt-%:
+	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null || ! command -v wrk >/dev/null; then \
+	  echo "apt-get install $(APT_PACKAGES)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+	@# Debian's package starts a system Prometheus on :9090; our tests start their own on free ports.
+	@$(SUDO) systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+	@mkdir -p $(STAMPS) && touch $@
