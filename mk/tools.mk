@@ -3,6 +3,7 @@ HELM_VERSION          := v3.22.0
 HELM_UNITTEST_VERSION := v1.1.2
 KUBECONFORM_VERSION   := v0.8.0
 ACTIONLINT_VERSION    := v1.7.12
+KUBE_SCORE_VERSION    := v1.20.0
 # Debian (bookworm) packages: promtool and a real Prometheus for the monitoring tests, wrk for make bench.
 APT_PACKAGES          := prometheus wrk
 
@@ -22,7 +23,8 @@ EMPTY :=
 SPACE := $(EMPTY) $(EMPTY)
 # A stamp names the version, so bumping a pin above rebuilds that tool and nothing else.
 TOOL_STAMPS := $(STAMPS)/helm-$(HELM_VERSION) $(STAMPS)/kubeconform-$(KUBECONFORM_VERSION) \
-               $(STAMPS)/actionlint-$(ACTIONLINT_VERSION) $(STAMPS)/unittest-$(HELM_UNITTEST_VERSION) \
+               $(STAMPS)/actionlint-$(ACTIONLINT_VERSION) $(STAMPS)/kube-score-$(KUBE_SCORE_VERSION) \
+               $(STAMPS)/unittest-$(HELM_UNITTEST_VERSION) \
                $(STAMPS)/apt-$(subst $(SPACE),-,$(APT_PACKAGES))
 GO_INSTALL = CGO_ENABLED=0 GOFLAGS=-trimpath go install
 GO_BUILD   = CGO_ENABLED=0 GOFLAGS=-trimpath go build
@@ -40,6 +42,11 @@ $(STAMPS)/kubeconform-%:
 
 $(STAMPS)/actionlint-%:
 	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) github.com/rhysd/actionlint/cmd/actionlint@$*
+	@mkdir -p $(STAMPS) && touch $@
+
+# Policy scan of rendered manifests (kube-linter's module is not served by the Go proxy here).
+$(STAMPS)/kube-score-%:
+	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) github.com/zegl/kube-score/cmd/kube-score@$*
 	@mkdir -p $(STAMPS) && touch $@
 
 # The plugin is just its folder: plugin.yaml plus the binary it names. helm-unittest's go.mod has a
