@@ -1,0 +1,320 @@
+"""Adaptive micro-batching: rows from concurrent requests share one model call.
+
+A scikit-learn ``predict`` has a large fixed cost per call (input validation, Python dispatch, one
+pass over every tree of a forest) and a small cost per row, so 32 rows cost about as much as one.
+Requests put their row block in a queue and await a future; one consumer task takes as many queued
+rows as fit in ``max_rows``, runs the model ONCE in the worker thread (``predict``, plus
+``predict_proba`` only when some request in the batch asked for probabilities) and hands each request
+its slice of the result.
+
+How long to wait for a batch to fill:
+- nothing else queued: no wait at all, so a lone request pays no batching latency;
+- otherwise wait until the OLDEST queued request has waited ``max_wait`` seconds, or the batch is
+  full, whichever comes first. Under steady load the queue fills while the previous batch runs, the
+  oldest request has already waited longer than ``max_wait`` and the batch leaves at once: the wait
+  only ever adds latency when the server is lightly loaded, and never more than ``max_wait``.
+
+Limits (all rejections are typed so the HTTP layer maps them to a status without guessing):
+- the queue is bounded in ROWS (``queue_rows``), not requests: a request that does not fit raises
+  :class:`Overloaded` (-> 429) at once instead of queueing without bound. A request larger than the
+  whole queue is still accepted when the queue is empty, so that no valid request is unservable; the
+  server's per-request row limit (``MAX_REQUEST_ROWS``) keeps that bounded.
+- a request whose deadline passes while it is queued is dropped before the model call and raises
+  :class:`DeadlineExceeded` (-> 504); one that is cancelled (client gone, request timeout) is dropped.
+- if the batched call raises, every request of the batch is retried alone in the same worker-thread
+  call, so one bad row fails only its own request.
+
+Everything here runs on the event loop except ``infer``, which runs in the worker thread. The module
+does not import the web framework (runtime layer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from model_server.metrics import Metrics
+
+# A block of rows: a 2-D numpy array or a pandas DataFrame (anything with len(), slicing and a concat).
+Rows = Any
+# The model call, run in the worker thread: (rows, want_proba) -> (labels, probabilities or None).
+# Both results are indexed by row, in the order of ``rows``.
+InferFn = Callable[[Rows, bool], tuple[Any, Any | None]]
+Result = tuple[Any, Any | None]
+
+
+class BatchingError(Exception):
+    """A request the batcher refused; ``kind`` is one of metrics.ERROR_KINDS."""
+
+    kind = "model_error"
+
+
+class Overloaded(BatchingError):
+    """The queue holds too many rows already: shed the request (HTTP 429)."""
+
+    kind = "overloaded"
+
+
+class DeadlineExceeded(BatchingError):
+    """The request's deadline passed before its rows reached the model (HTTP 504)."""
+
+    kind = "deadline_exceeded"
+
+
+class Closed(BatchingError):
+    """The batcher is shutting down and takes no new rows (HTTP 503)."""
+
+    kind = "not_ready"
+
+
+def concat_rows(blocks: Sequence[Rows]) -> Rows:
+    """Join row blocks in order: numpy arrays with one copy, DataFrames with pandas."""
+    first = blocks[0]
+    if len(blocks) == 1:
+        return first
+    if hasattr(first, "iloc"):  # a DataFrame (string features): keep dtypes and column names
+        import pandas as pd
+
+        return pd.concat(blocks, ignore_index=True)
+    import numpy as np
+
+    return np.concatenate(blocks, axis=0)
+
+
+@dataclass(slots=True, eq=False)
+class _Item:
+    rows: Rows
+    n: int
+    proba: bool
+    future: asyncio.Future[Result]
+    enqueued: float
+    deadline: float | None
+
+
+def _expire(future: asyncio.Future[Result]) -> None:
+    if not future.done():
+        future.set_exception(DeadlineExceeded("the request's deadline passed while it waited for the model"))
+
+
+class MicroBatcher:
+    """Gathers rows from concurrent ``submit`` calls into shared model calls.
+
+    ``max_rows``: most rows per model call (a single larger request still goes alone, unsplit).
+    ``max_wait``: seconds the oldest queued request may wait for others to join its batch.
+    ``queue_rows``: most rows waiting; beyond it ``submit`` raises :class:`Overloaded`.
+    ``executor``: where ``infer`` runs (default: one dedicated thread, so model calls never overlap).
+    """
+
+    def __init__(
+        self,
+        infer: InferFn,
+        *,
+        max_rows: int = 256,
+        max_wait: float = 0.001,
+        queue_rows: int = 4096,
+        executor: Executor | None = None,
+        metrics: Metrics | None = None,
+        concat: Callable[[Sequence[Rows]], Rows] = concat_rows,
+    ) -> None:
+        if max_rows < 1 or queue_rows < 1 or max_wait < 0:
+            raise ValueError("max_rows and queue_rows must be >= 1 and max_wait >= 0")
+        self._infer = infer
+        self.max_rows = max_rows
+        self.max_wait = max_wait
+        self.queue_rows = queue_rows
+        self._own_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="model")
+        self._metrics = metrics
+        self._concat = concat
+        self._queue: deque[_Item] = deque()
+        self._queued_rows = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._consumer: asyncio.Task[None] | None = None
+        self._closed = False
+        self._busy = False
+        self.calls = 0  # model calls made (batched and fallback), for tests and the bench
+
+    @property
+    def queued_rows(self) -> int:
+        return self._queued_rows
+
+    async def submit(self, rows: Rows, *, proba: bool = False, deadline: float | None = None) -> Result:
+        """Queue ``rows`` and return (labels, probabilities or None) for exactly these rows.
+
+        ``deadline`` is an absolute ``time.monotonic()`` value; past it the request fails with
+        :class:`DeadlineExceeded` wherever it is (its rows are skipped if not yet sent to the model).
+        """
+        if self._closed:
+            raise Closed("the server is shutting down")
+        n = len(rows)
+        if self._queue and self._queued_rows + n > self.queue_rows:
+            raise Overloaded(
+                f"the prediction queue is full ({self._queued_rows} rows waiting, limit {self.queue_rows})"
+            )
+        loop = asyncio.get_running_loop()
+        if self._consumer is None:
+            self._consumer = loop.create_task(self._consume(), name="micro-batcher")
+        now = time.monotonic()
+        future: asyncio.Future[Result] = loop.create_future()
+        self._queue.append(_Item(rows, n, proba, future, now, deadline))
+        self._set_queued(self._queued_rows + n)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        timer = None if deadline is None else loop.call_later(max(deadline - now, 0.0), _expire, future)
+        try:
+            return await future
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    async def aclose(self) -> None:
+        """Stop taking rows, let queued requests finish, then stop the consumer (and our thread)."""
+        self._closed = True
+        while self._queue or self._busy:  # shutdown only: a short poll is simpler than another signal
+            await asyncio.sleep(0.005)
+        if self._consumer is not None:
+            self._consumer.cancel()
+            try:
+                await self._consumer
+            except asyncio.CancelledError:
+                pass
+            self._consumer = None
+        if self._own_executor:
+            self._executor.shutdown(wait=True)
+
+    # -- consumer side ---------------------------------------------------------------------------
+
+    def _set_queued(self, rows: int) -> None:
+        self._queued_rows = rows
+        if self._metrics is not None:
+            self._metrics.batch_queue_rows.set(rows)
+
+    async def _wake_or_timeout(self, timeout: float | None) -> None:
+        """Sleep until a new request is queued (or ``timeout`` seconds pass)."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = None if timeout is None else loop.call_later(timeout, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    async def _consume(self) -> None:
+        queue = self._queue
+        while True:
+            if not queue:
+                await self._wake_or_timeout(None)
+                continue
+            if self.max_wait > 0 and len(queue) > 1:
+                # Others are queued, so load is concurrent: let the batch fill, bounded by the oldest's wait.
+                until = queue[0].enqueued + self.max_wait
+                while self._queued_rows < self.max_rows:
+                    remaining = until - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    await self._wake_or_timeout(remaining)
+            batch = self._take()
+            if batch:
+                self._busy = True
+                try:
+                    await self._run(batch)
+                except Exception as exc:  # noqa: BLE001 - the consumer must survive anything
+                    for item in batch:
+                        if not item.future.done():
+                            item.future.set_exception(exc)
+                finally:
+                    self._busy = False
+
+    def _take(self) -> list[_Item]:
+        """Pop the next batch: up to ``max_rows`` rows (at least one request), skipping dead requests."""
+        queue = self._queue
+        batch: list[_Item] = []
+        rows = 0
+        removed = 0
+        now = time.monotonic()
+        while queue:
+            item = queue[0]
+            if item.future.done():  # cancelled, or its deadline timer already failed it
+                queue.popleft()
+                removed += item.n
+                continue
+            if batch and rows + item.n > self.max_rows:
+                break
+            queue.popleft()
+            removed += item.n
+            if item.deadline is not None and now >= item.deadline:
+                _expire(item.future)
+                continue
+            batch.append(item)
+            rows += item.n
+        self._set_queued(self._queued_rows - removed)
+        if self._metrics is not None:
+            wait = self._metrics.batch_queue_wait
+            for item in batch:
+                wait.observe(now - item.enqueued)
+        return batch
+
+    async def _run(self, batch: list[_Item]) -> None:
+        try:
+            rows = self._concat([item.rows for item in batch])
+        except Exception:  # noqa: BLE001 - blocks that do not stack: serve each request alone
+            rows = None
+        want_proba = any(item.proba for item in batch)
+        loop = asyncio.get_running_loop()
+        outcome = await loop.run_in_executor(self._executor, self._call, rows, want_proba, batch)
+        if isinstance(outcome, tuple):
+            labels, proba = outcome
+            start = 0
+            for item in batch:
+                stop = start + item.n
+                if not item.future.done():
+                    item.future.set_result(
+                        (labels[start:stop], proba[start:stop] if proba is not None and item.proba else None)
+                    )
+                start = stop
+            return
+        for item, result in zip(batch, outcome, strict=True):
+            if item.future.done():
+                continue
+            if isinstance(result, BaseException):
+                item.future.set_exception(result)
+            else:
+                item.future.set_result(result)
+
+    def _call(self, rows: Rows, want_proba: bool, batch: list[_Item]) -> Result | list[Result | Exception]:
+        """Worker thread: one model call for the batch; on failure, one call per request."""
+        if rows is not None:
+            try:
+                result = self._call_once(rows, want_proba)
+                if len(result[0]) != len(rows):
+                    raise RuntimeError(f"the model gave {len(result[0])} predictions for {len(rows)} rows")
+                return result
+            except Exception as exc:  # noqa: BLE001 - isolate below
+                if len(batch) == 1:
+                    return [exc]
+        outcomes: list[Result | Exception] = []
+        for item in batch:
+            try:
+                outcomes.append(self._call_once(item.rows, item.proba))
+            except Exception as exc:  # noqa: BLE001 - becomes that request's error
+                outcomes.append(exc)
+        return outcomes
+
+    def _call_once(self, rows: Rows, want_proba: bool) -> Result:
+        self.calls += 1
+        if self._metrics is not None:
+            self._metrics.batch_rows.observe(len(rows))
+        return self._infer(rows, want_proba)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
