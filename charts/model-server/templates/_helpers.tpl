@@ -1,0 +1,237 @@
+{{/*
+Chart name, truncated to 63 characters (the DNS label limit of resource names).
+*/}}
+{{- define "model-server.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name of every resource: the release name, plus the chart name unless the release name already
+contains it (`helm install iris-classifier charts/model-server` gives `iris-classifier-model-server`,
+`helm install model-server ...` gives `model-server`).
+*/}}
+{{- define "model-server.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The `helm.sh/chart` label: name and version, `+` (not allowed in label values) replaced.
+*/}}
+{{- define "model-server.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The image tag (default: appVersion) and the full reference; a digest pins the image exactly.
+*/}}
+{{- define "model-server.imageTag" -}}
+{{- .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{- define "model-server.image" -}}
+{{- $ref := printf "%s:%s" .Values.image.repository (include "model-server.imageTag" .) }}
+{{- if .Values.image.digest }}
+{{- $ref = printf "%s@%s" $ref .Values.image.digest }}
+{{- end }}
+{{- $ref }}
+{{- end }}
+
+{{/*
+Selector labels: exactly name + instance. They are immutable on a Deployment, so they never change
+between chart versions (a changed selector breaks `helm upgrade`).
+*/}}
+{{- define "model-server.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "model-server.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Model labels (the contract with monitoring: the ServiceMonitor turns them into the target labels
+`model` and `model_version`). The schema keeps both label-safe.
+*/}}
+{{- define "model-server.modelLabels" -}}
+model-server.io/model: {{ .Values.model.name | quote }}
+model-server.io/model-version: {{ .Values.model.version | quote }}
+{{- end }}
+
+{{/*
+Standard labels of every resource.
+*/}}
+{{- define "model-server.labels" -}}
+helm.sh/chart: {{ include "model-server.chart" . }}
+{{ include "model-server.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "model-server.imageTag" . | replace "+" "_" | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: server
+{{ include "model-server.modelLabels" . }}
+{{- end }}
+
+{{/*
+Labels of the `helm test` pod. Deliberately NOT both selector labels: a pod that matched the
+Deployment's selector would be counted by its ReplicaSet and receive Service traffic.
+*/}}
+{{- define "model-server.testLabels" -}}
+helm.sh/chart: {{ include "model-server.chart" . }}
+app.kubernetes.io/name: {{ printf "%s-test" (include "model-server.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: test
+{{- end }}
+
+{{/*
+ServiceAccount name.
+*/}}
+{{- define "model-server.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "model-server.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Where the server finds the bundle, per source. `url` and `oci` mount it at /models; `pvc` mounts the
+bundle directory (subPath) there.
+*/}}
+{{- define "model-server.bundlePath" -}}
+{{- if eq .Values.model.source.type "image" }}
+{{- printf "/opt/model-server/bundles/%s" .Values.model.name }}
+{{- else }}
+{{- "/models" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Termination grace period: explicit, or preStop + the server's drain time + 5 s of margin.
+*/}}
+{{- define "model-server.terminationGracePeriodSeconds" -}}
+{{- $needed := add (int .Values.preStopSleepSeconds) (int .Values.server.shutdownGraceSeconds) }}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
+{{- add $needed 5 }}
+{{- else }}
+{{- int .Values.terminationGracePeriodSeconds }}
+{{- end }}
+{{- end }}
+
+{{/*
+Path of the auth tokens file inside the container.
+*/}}
+{{- define "model-server.authTokensFile" -}}
+{{- printf "/var/run/secrets/model-server/auth/%s" .Values.auth.secretKey }}
+{{- end }}
+
+{{/*
+Cross-field checks the JSON schema cannot express. Included by the Deployment, so every render runs them.
+*/}}
+{{- define "model-server.validate" -}}
+{{- $needed := add (int .Values.preStopSleepSeconds) (int .Values.server.shutdownGraceSeconds) }}
+{{- if not (kindIs "invalid" .Values.terminationGracePeriodSeconds) }}
+{{- if le (int .Values.terminationGracePeriodSeconds) $needed }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be greater than preStopSleepSeconds + server.shutdownGraceSeconds (%d), or the kubelet kills the server before in-flight requests finish" (int .Values.terminationGracePeriodSeconds) $needed) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
+{{- fail (printf "autoscaling.minReplicas (%d) must not exceed autoscaling.maxReplicas (%d)" (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled (not .Values.autoscaling.metrics) (kindIs "invalid" .Values.autoscaling.targetCPUUtilizationPercentage) (not .Values.autoscaling.requestsPerSecond.enabled) }}
+{{- fail "autoscaling.enabled needs a metric: set autoscaling.targetCPUUtilizationPercentage, autoscaling.requestsPerSecond.enabled or autoscaling.metrics" }}
+{{- end }}
+{{- if and .Values.podDisruptionBudget.enabled (not (kindIs "invalid" .Values.podDisruptionBudget.minAvailable)) (not (kindIs "invalid" .Values.podDisruptionBudget.maxUnavailable)) }}
+{{- fail "podDisruptionBudget: set only one of minAvailable and maxUnavailable (the other to null)" }}
+{{- end }}
+{{- if and .Values.podDisruptionBudget.enabled (kindIs "invalid" .Values.podDisruptionBudget.minAvailable) (kindIs "invalid" .Values.podDisruptionBudget.maxUnavailable) }}
+{{- fail "podDisruptionBudget: set one of minAvailable and maxUnavailable" }}
+{{- end }}
+{{- if and (eq .Values.model.source.type "oci") (semverCompare "<1.31.0-0" .Capabilities.KubeVersion.Version) }}
+{{- fail (printf "model.source.type=oci uses an image volume, which needs Kubernetes 1.31 or later (this cluster: %s)" .Capabilities.KubeVersion.Version) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Server environment (the settings contract in service/model_server/settings.py). Optional settings left
+null are not set, so the server's own default applies. Integers go through int64: Helm reads YAML
+numbers as floats and would print 1048576 as 1.048576e+06.
+*/}}
+{{- define "model-server.chartEnv" -}}
+- name: MODEL_BUNDLE
+  value: {{ include "model-server.bundlePath" . | quote }}
+- name: MODEL_NAME
+  value: {{ .Values.model.name | quote }}
+- name: MODEL_VERSION
+  value: {{ .Values.model.version | quote }}
+- name: HOST
+  value: "0.0.0.0"
+- name: PORT
+  value: {{ int64 .Values.server.port | quote }}
+- name: LOG_LEVEL
+  value: {{ .Values.server.logLevel | quote }}
+- name: SHUTDOWN_GRACE_SECONDS
+  value: {{ int64 .Values.server.shutdownGraceSeconds | quote }}
+- name: RETURN_PROBABILITIES
+  value: {{ .Values.server.returnProbabilities | toString | quote }}
+- name: ALLOW_SKLEARN_VERSION_MISMATCH
+  value: {{ .Values.server.allowSklearnVersionMismatch | toString | quote }}
+- name: LOG_REQUEST_BODIES
+  value: {{ .Values.server.logRequestBodies | toString | quote }}
+{{- with .Values.server.trustedTypes }}
+- name: TRUSTED_TYPES
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- range $env, $value := dict "MAX_BODY_BYTES" .Values.server.maxBodyBytes "MAX_REQUEST_ROWS" .Values.server.maxRequestRows "MAX_IN_FLIGHT" .Values.server.maxInFlight "DRIFT_WINDOW_ROWS" .Values.server.driftWindowRows "BATCH_MAX_ROWS" .Values.batching.maxRows "BATCH_QUEUE_ROWS" .Values.batching.queueRows }}
+{{- if not (kindIs "invalid" $value) }}
+- name: {{ $env }}
+  value: {{ int64 $value | quote }}
+{{- end }}
+{{- end }}
+{{- range $env, $value := dict "REQUEST_TIMEOUT_SECONDS" .Values.server.requestTimeoutSeconds "BATCH_MAX_WAIT_MS" .Values.batching.maxWaitMs }}
+{{- if not (kindIs "invalid" $value) }}
+- name: {{ $env }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- end }}
+- name: BATCHING
+  value: {{ ternary "on" "off" .Values.batching.enabled | quote }}
+{{- if .Values.auth.enabled }}
+- name: AUTH_TOKENS_FILE
+  value: {{ include "model-server.authTokensFile" . | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The container env: the chart's settings, minus any that server.extraEnv sets itself (extraEnv wins; a
+duplicated name would make server-side apply and strategic merge patches fail), then extraEnv.
+*/}}
+{{- define "model-server.env" -}}
+{{- $extra := .Values.server.extraEnv | default list }}
+{{- $overridden := list }}
+{{- range $extra }}{{ $overridden = append $overridden .name }}{{ end }}
+{{- $env := list }}
+{{- range (include "model-server.chartEnv" . | fromYamlArray) }}
+{{- if not (has .name $overridden) }}{{ $env = append $env . }}{{ end }}
+{{- end }}
+{{- concat $env $extra | toYaml }}
+{{- end }}
+
+{{/*
+Labels of the monitoring resources: the standard labels, the `release` label kube-prometheus-stack
+selects on, then the resource's extra labels. Call with (list $ extraLabels fixedLabels); on a clash the
+standard and fixed labels win.
+*/}}
+{{- define "model-server.monitoringLabels" -}}
+{{- $root := index . 0 }}
+{{- $labels := include "model-server.labels" $root | fromYaml }}
+{{- $labels = merge $labels (index . 2) }}
+{{- with $root.Values.monitoring.releaseLabel }}
+{{- $labels = merge $labels (dict "release" .) }}
+{{- end }}
+{{- merge $labels (index . 1) | toYaml }}
+{{- end }}
