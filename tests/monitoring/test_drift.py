@@ -71,8 +71,10 @@ def test_psi_of_a_histogram_with_itself_is_zero(counts):
     assert psi(counts, counts) == pytest.approx(0.0, abs=1e-12)
 
 
-@given(st.lists(st.integers(min_value=0, max_value=1000), min_size=2, max_size=60),
-       st.lists(st.integers(min_value=0, max_value=1000), min_size=2, max_size=60))
+@given(
+    st.lists(st.integers(min_value=0, max_value=1000), min_size=2, max_size=60),
+    st.lists(st.integers(min_value=0, max_value=1000), min_size=2, max_size=60),
+)
 def test_psi_is_symmetric_non_negative_and_finite_even_with_empty_bins(a, e):
     n = min(len(a), len(e))
     a, e = a[:n], e[:n]
@@ -101,8 +103,18 @@ def test_psi_table(actual, expected, low, high):
 # -- binning follows the reference's bin convention ------------------------------------------------
 @pytest.mark.parametrize(
     ("value", "expected_bin"),
-    [(-np.inf, 0), (0.5, 0), (1.0, 0), (1.0000001, 1), (2.0, 1), (2.5, 2), (3.0, 2), (3.1, 3), (np.inf, 3),
-     (np.nan, 4)],
+    [
+        (-np.inf, 0),
+        (0.5, 0),
+        (1.0, 0),
+        (1.0000001, 1),
+        (2.0, 1),
+        (2.5, 2),
+        (3.0, 2),
+        (3.1, 3),
+        (np.inf, 3),
+        (np.nan, 4),
+    ],
 )
 def test_numeric_bins_are_left_open_right_closed_and_nan_is_missing(value, expected_bin):
     b = make_binner("x", {"kind": "numeric", "edges": [1.0, 2.0, 3.0], "counts": [1, 1, 1, 1]})
@@ -186,8 +198,10 @@ def test_vectorised_scores_equal_psi_of_the_window_counts():
 
 
 @settings(max_examples=60, deadline=None)
-@given(window=st.integers(min_value=1, max_value=50),
-       batches=st.lists(st.integers(min_value=0, max_value=120), min_size=1, max_size=12))
+@given(
+    window=st.integers(min_value=1, max_value=50),
+    batches=st.lists(st.integers(min_value=0, max_value=120), min_size=1, max_size=12),
+)
 def test_window_is_bounded_and_its_counts_are_exactly_the_last_rows(window, batches):
     stat = {"kind": "numeric", "edges": [0.0, 10.0, 20.0], "counts": [1, 1, 1, 1]}
     metrics = Metrics()
@@ -263,7 +277,9 @@ def test_scrape_refreshes_scores_without_waiting_for_the_next_request():
     assert gauge(metrics, "model_server_drift_window_rows") == 0
     text = generate_latest(metrics.registry).decode()  # a scrape refreshes (one scrape late at worst)
     assert gauge(metrics, "model_server_drift_window_rows") == 1000
-    assert 'model_server_feature_drift_psi{feature="petal_length"}' in generate_latest(metrics.registry).decode()
+    assert (
+        'model_server_feature_drift_psi{feature="petal_length"}' in generate_latest(metrics.registry).decode()
+    )
     assert "model_server_drift_window_rows" in text
 
 

@@ -1,0 +1,1 @@
+"""Grafana dashboards: one model, and the platform overview."""
