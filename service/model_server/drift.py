@@ -22,9 +22,12 @@ Noise floor. Two samples of the same data still differ: the expected PSI is abou
 that floor below about 0.05 plus the reference's own part, which a bundle fixes with enough rows.
 
 Bins. Numeric: bin 0 is (-inf, e1], bin i is (e_i, e_{i+1}], the last is (e_k, +inf), exactly the
-reference's convention (``np.searchsorted(edges, x, side="left")``). Categorical: one bin per reference
-value, unseen values go to ``__other__``. Both get one extra "missing" bin (NaN, None): a rising
-share of missing values is drift too, and its reference share is zero (plus the pseudocount).
+reference's convention (``np.searchsorted(edges, x, side="left")``), plus a "missing" bin for NaN: a
+rising share of missing values is drift too. The reference counts no missing values, which is right
+when the model refuses NaN (the server then rejects such rows before the model) but unknown when it
+accepts them: for such a model (``allow_nan``) the missing bin is left out of the score unless the
+reference carries a ``missing`` count. Categorical: one bin per reference value, keyed like the
+reference by ``str(value)`` (so None is "None"), and unseen values go to ``__other__``.
 
 Cost on the request path: per model call, one ``searchsorted`` (or one hash factorize for strings) per
 feature, one ``bincount`` for the rows that enter and one for the rows that leave the window, all
@@ -77,7 +80,8 @@ class Binner:
 
     name: str
     kind: str  # "numeric" or "categorical"
-    reference: npt.NDArray[np.float64]  # counts per bin, the missing bin last
+    reference: npt.NDArray[np.float64]  # counts per bin (numeric: the missing bin last)
+    scored_bins: int  # the first bins that count in the score (numeric: the missing bin or not)
     edges: npt.NDArray[np.float64] | None = None  # numeric only
     lookup: Mapping[str, int] | None = None  # categorical only: value -> bin
 
@@ -85,36 +89,29 @@ class Binner:
     def n_bins(self) -> int:
         return len(self.reference)
 
-    @property
-    def missing_bin(self) -> int:
-        return len(self.reference) - 1
-
     def bins(self, values: Any) -> BinIndex:
-        """Bin indices of ``values`` (1-D), vectorised; never raises on odd values (they bin as missing)."""
+        """Bin indices of ``values`` (1-D), vectorised."""
         if self.edges is not None:
             return self._numeric(values)
         return self._categorical(values)
 
     def _numeric(self, values: Any) -> BinIndex:
-        try:
-            x = np.asarray(values, dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError):
-            # Not numbers at all (the server validates inputs, so only a bug gets here): all missing.
-            return np.full(len(values), self.missing_bin, dtype=np.uint8)
         assert self.edges is not None
+        x = np.asarray(values, dtype=np.float64).reshape(-1)  # None becomes NaN
         idx = np.searchsorted(self.edges, x, side="left")
-        idx[np.isnan(x)] = self.missing_bin
+        idx[np.isnan(x)] = len(self.edges) + 1
         return idx.astype(np.uint8)
 
     def _categorical(self, values: Any) -> BinIndex:
-        import pandas as pd  # a runtime dependency already; hash-based factorize handles None and NaN
+        import pandas as pd  # a runtime dependency already; factorize hashes instead of sorting
 
         assert self.lookup is not None
-        codes, uniques = pd.factorize(np.asarray(values, dtype=object).reshape(-1), use_na_sentinel=True)
+        # str() of every value, as the packager keyed the reference (None -> "None", NaN -> "nan").
+        text = np.asarray(values, dtype=object).reshape(-1).astype(str)
+        codes, uniques = pd.factorize(text)
         other = self.lookup[OTHER]
-        # Few distinct values per batch: map those, then gather; the missing bin rides at index -1.
-        table = np.array([self.lookup.get(str(u), other) for u in uniques] + [self.missing_bin],
-                         dtype=np.uint8)
+        # Few distinct values per batch: map those through the lookup, then gather.
+        table = np.array([self.lookup.get(u, other) for u in uniques], dtype=np.uint8)
         binned: BinIndex = table[codes]
         return binned
 
@@ -124,8 +121,12 @@ def _check_counts(where: str, counts: Any) -> None:
         raise ReferenceStatsError(f"{where}: counts must be non-negative numbers")
 
 
-def make_binner(name: str, stat: Mapping[str, Any]) -> Binner:
-    """A :class:`Binner` from one reference STAT (contract: numeric edges/counts or categorical counts)."""
+def make_binner(name: str, stat: Mapping[str, Any], allow_nan: bool = False) -> Binner:
+    """A :class:`Binner` from one reference STAT (contract: numeric edges/counts or categorical counts).
+
+    ``allow_nan``: the model accepts missing values, so their reference share is unknown unless the
+    STAT has a ``missing`` count; the missing bin is then not scored.
+    """
     kind = stat.get("kind")
     if kind == "numeric":
         edges = np.asarray(stat.get("edges", []), dtype=np.float64)
@@ -135,8 +136,11 @@ def make_binner(name: str, stat: Mapping[str, Any]) -> Binner:
                                   f"got {edges.size} edges and {len(counts)} counts")
         if np.any(np.diff(edges) <= 0) or not np.all(np.isfinite(edges)):
             raise ReferenceStatsError(f"reference {name!r}: edges must be finite and strictly increasing")
-        _check_counts(f"reference {name!r}", counts)
-        return Binner(name, "numeric", np.asarray([*counts, 0], dtype=np.float64), edges=edges)
+        missing = stat.get("missing")
+        _check_counts(f"reference {name!r}", [*counts, missing or 0])
+        scored = len(counts) + (0 if missing is None and allow_nan else 1)
+        return Binner(name, "numeric", np.asarray([*counts, missing or 0], dtype=np.float64), scored,
+                      edges=edges)
     if kind == "categorical":
         raw = stat.get("counts")
         if not isinstance(raw, Mapping) or not raw:
@@ -145,8 +149,8 @@ def make_binner(name: str, stat: Mapping[str, Any]) -> Binner:
         values = [str(v) for v in raw if v != OTHER]
         lookup = {v: i for i, v in enumerate(values)}
         lookup[OTHER] = len(values)
-        counts = [float(raw[v]) for v in raw if v != OTHER] + [float(raw.get(OTHER, 0)), 0.0]
-        return Binner(name, "categorical", np.asarray(counts, dtype=np.float64), lookup=lookup)
+        counts = [float(raw[v]) for v in raw if v != OTHER] + [float(raw.get(OTHER, 0))]
+        return Binner(name, "categorical", np.asarray(counts, dtype=np.float64), len(counts), lookup=lookup)
     raise ReferenceStatsError(f"reference {name!r}: kind must be 'numeric' or 'categorical', got {kind!r}")
 
 
@@ -205,7 +209,7 @@ class DriftMonitor:
         self._mask = np.zeros((n_cols, self._width), dtype=bool)
         self._reference = np.zeros((n_cols, self._width), dtype=np.float64)
         for c, b in enumerate(self._binners):
-            self._mask[c, : b.n_bins] = True
+            self._mask[c, : b.scored_bins] = True
             self._reference[c, : b.n_bins] = b.reference
         self._n_bins = self._mask.sum(axis=1)
         self._min_rows = np.minimum(ROWS_PER_BIN * self._n_bins, window_rows)
@@ -246,10 +250,9 @@ class DriftMonitor:
             pred = np.asarray(predictions)
             if pred.ndim == 2 and pred.shape[1] == 1:
                 pred = pred[:, 0]
-            if pred.ndim != 1 or len(pred) != n:  # multi-output models: no prediction drift
-                out[:, -1] = self.prediction.missing_bin
-            else:
-                out[:, -1] = self.prediction.bins(pred)
+            if pred.ndim != 1 or len(pred) != n:
+                raise ValueError(f"expected one prediction per row, got shape {pred.shape} for {n} rows")
+            out[:, -1] = self.prediction.bins(pred)
         return out
 
     @staticmethod
@@ -340,11 +343,12 @@ def build_drift_monitor(
     if len(names) > MAX_FEATURES:
         log.warning("drift: tracking the first %d of %d features (MAX_FEATURES bounds the series)",
                     MAX_FEATURES, len(names))
+    allow_nan = bool(metadata.get("allow_nan", False))
     binners = []
     for name in names[:MAX_FEATURES]:
         if name not in feature_stats:
             raise ReferenceStatsError(f"reference has no statistics for feature {name!r}")
-        binners.append(make_binner(name, feature_stats[name]))
+        binners.append(make_binner(name, feature_stats[name], allow_nan))
     prediction = reference.get("prediction")
     pred_binner = make_binner(PREDICTION_COLUMN, prediction) if prediction else None
     return DriftMonitor(binners, pred_binner, metrics, window_rows)

@@ -23,7 +23,8 @@ RUNBOOK = MONITORING / "RUNBOOK.md"
 
 def tool(name: str) -> str:
     """A Prometheus binary from the Debian package; a missing one fails (never skips)."""
-    path = shutil.which(name, path=f"{ROOT / '.tools' / 'bin'}{os.pathsep}/usr/bin{os.pathsep}{os.environ['PATH']}")
+    search = os.pathsep.join([str(ROOT / ".tools" / "bin"), "/usr/bin", os.environ.get("PATH", "")])
+    path = shutil.which(name, path=search)
     if path is None:
         pytest.fail(f"{name} is not installed: run `make tools` (Debian package prometheus)")
     return path

@@ -121,10 +121,11 @@ def test_numeric_bins_are_left_open_right_closed_and_nan_is_missing(value, expec
     assert b.bins(np.array([value])).tolist() == [expected_bin]
 
 
-def test_categorical_unseen_values_go_to_other_and_none_to_missing():
-    b = make_binner("c", {"kind": "categorical", "counts": {"red": 5, "blue": 3, "__other__": 2}})
+def test_categorical_values_are_keyed_like_the_reference_and_unseen_go_to_other():
+    b = make_binner("c", {"kind": "categorical", "counts": {"red": 5, "blue": 3, "None": 1, "__other__": 2}})
     got = b.bins(np.array(["blue", "red", "mauve", None, np.nan, "red"], dtype=object)).tolist()
-    assert got == [1, 0, 2, 3, 3, 0]  # red=0, blue=1, __other__=2, missing=3
+    # red=0, blue=1, "None"=2 (the packager counts str(value)), __other__=3 (NaN was never seen)
+    assert got == [1, 0, 3, 2, 3, 0]
 
 
 @pytest.mark.parametrize(
@@ -234,13 +235,28 @@ def test_scores_wait_for_enough_rows_per_bin():
 
 def test_missing_values_raise_the_score_of_their_feature_only():
     meta, x = iris_like_metadata()
-    m, metrics = monitor(meta, window=2000)
     rows = x[:2000].copy()
     rows[:600, 1] = np.nan  # 30% missing sepal_width, never seen in training
-    m.observe(rows, np.array(["setosa", "versicolor", "virginica"] * 666 + ["setosa", "setosa"]))
+    preds = np.array(["setosa", "versicolor", "virginica"] * 666 + ["setosa", "setosa"])
+    m, metrics = monitor(meta, window=2000)
+    m.observe(rows, preds)
     m.refresh()
     assert gauge(metrics, "model_server_feature_drift_psi", feature="sepal_width") > PSI_SIGNIFICANT
     assert gauge(metrics, "model_server_feature_drift_psi", feature="sepal_length") < PSI_MODERATE
+
+    # A model that accepts NaN: the training share of missing values is unknown, so it is not scored
+    # (no false alarm); the present values are still compared.
+    m, metrics = monitor({**meta, "allow_nan": True}, window=2000)
+    m.observe(rows, preds)
+    m.refresh()
+    assert gauge(metrics, "model_server_feature_drift_psi", feature="sepal_width") < PSI_MODERATE
+
+    # ...unless the reference says how many were missing
+    meta["reference"]["features"]["sepal_width"]["missing"] = 0
+    m, metrics = monitor({**meta, "allow_nan": True}, window=2000)
+    m.observe(rows, preds)
+    m.refresh()
+    assert gauge(metrics, "model_server_feature_drift_psi", feature="sepal_width") > PSI_SIGNIFICANT
 
 
 def test_dataframe_rows_with_a_categorical_feature_and_numeric_predictions():
@@ -287,8 +303,10 @@ def test_bad_batches_are_skipped_without_raising():
     meta, x = iris_like_metadata()
     m, _ = monitor(meta, window=100)
     m.observe(x[:10, :2], np.array(["setosa"] * 10))  # too few columns: skipped, request unaffected
+    m.observe(x[:10], np.array([["a", "b"]] * 10))  # not one prediction per row: skipped
+    m.observe(np.array([["a", "b", "c", "d"]] * 10, dtype=object), np.array(["setosa"] * 10))  # not numbers
     assert m.window_rows == 0
-    m.observe(x[:10], np.array([["a", "b"]] * 10))  # multi-output predictions: inputs still tracked
+    m.observe(x[:10], np.array(["setosa"] * 10))
     assert m.window_rows == 10
 
 
