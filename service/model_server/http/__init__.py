@@ -1,0 +1,3 @@
+"""The HTTP layer: FastAPI app, thin routes and ASGI middleware.
+
+Only this package imports the web framework."""

@@ -1,0 +1,189 @@
+"""Pure ASGI middleware (no per-request objects beyond what the work needs).
+
+AccessLog (outermost): request id, one JSON log line and the request metrics for every request.
+Limits: for prediction endpoints only, the in-flight limit (429), content type (415), body size
+(413) and the deadline (504). Health, readiness and metrics never pass through these checks, so
+they answer at once however busy the model is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import DeadlineExceeded, Overloaded, PayloadTooLarge, UnsupportedMediaType
+from ..metrics import Metrics
+from ..settings import Settings
+from .endpoints import Endpoint, classify
+from .responses import send_error
+
+log = logging.getLogger("model_server.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_JSON_TYPES = frozenset({"application/json"})
+# Stock Open Inference Protocol clients (tritonclient) send no content type, and binary tensor data
+# is raw bytes after the JSON header.
+_V2_TYPES = frozenset({"", "application/json", "application/octet-stream"})
+LOGGED_BODY_BYTES = 16 * 1024
+
+
+class InFlight:
+    """Prediction requests being served now; the shutdown drain waits for this to reach zero."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def endpoint_of(scope: Scope) -> Endpoint:
+    state = scope.setdefault("state", {})
+    ep = state.get("endpoint")
+    if ep is None:
+        ep = state["endpoint"] = classify(scope["path"])
+    return ep  # type: ignore[no-any-return]
+
+
+class AccessLog:
+    def __init__(self, app: ASGIApp, metrics: Metrics, log_bodies: bool) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.log_bodies = log_bodies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        ep = endpoint_of(scope)
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        state = scope["state"]
+        state["request_id"] = request_id
+        status = 500
+        body = bytearray()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        async def receive_logged() -> Message:
+            message = await receive()
+            if message["type"] == "http.request" and len(body) < LOGGED_BODY_BYTES:
+                body.extend(message.get("body", b"")[: LOGGED_BODY_BYTES - len(body)])
+            return message
+
+        try:
+            await self.app(scope, receive_logged if self.log_bodies else receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            self.metrics.requests.labels(ep.protocol, ep.template, str(status)).inc()
+            self.metrics.request_duration.labels(ep.protocol, ep.template).observe(elapsed)
+            fields: dict[str, Any] = {
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+                "protocol": ep.protocol,
+            }
+            if "rows" in state:
+                fields["rows"] = state["rows"]
+            if "error" in state:
+                fields["error"] = state["error"]
+            if self.log_bodies and body:
+                fields["body"] = body.decode("utf-8", "replace")
+            log.info("request", extra=fields)
+
+
+class Limits:
+    def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics, in_flight: InFlight) -> None:
+        self.app = app
+        self.settings = settings
+        self.metrics = metrics
+        self.in_flight = in_flight
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not endpoint_of(scope).prediction:
+            await self.app(scope, receive, send)
+            return
+        s, state = self.settings, scope["state"]
+        error = self._precheck(scope)
+        if error is not None:
+            state["error"] = error.message
+            await send_error(send, error, self.metrics)
+            return
+        limit = s.max_body_bytes
+        received = 0
+        started = False
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(
+                        f"the body is over the limit of {limit} bytes (MAX_BODY_BYTES): "
+                        "send fewer rows per request"
+                    )
+            return message
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        self.in_flight.count += 1
+        self.metrics.in_flight.inc()
+        try:
+            async with asyncio.timeout(s.request_timeout_seconds):
+                await self.app(scope, receive_limited, send_tracking)
+        except TimeoutError:
+            if started:
+                raise
+            err = DeadlineExceeded(
+                f"the request took longer than {s.request_timeout_seconds:g} s (REQUEST_TIMEOUT_SECONDS) and "
+                "was abandoned: the server is overloaded or the batch is too large"
+            )
+            state["error"] = err.message
+            await send_error(send, err, self.metrics)
+        finally:
+            self.in_flight.count -= 1
+            self.metrics.in_flight.dec()
+
+    def _precheck(self, scope: Scope) -> Overloaded | UnsupportedMediaType | PayloadTooLarge | None:
+        s = self.settings
+        if self.in_flight.count >= s.max_in_flight:
+            return Overloaded(
+                f"the server is at its limit of {s.max_in_flight} concurrent prediction requests "
+                "(MAX_IN_FLIGHT): retry shortly"
+            )
+        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        allowed = _V2_TYPES if endpoint_of(scope).protocol == "v2" else _JSON_TYPES
+        if content_type not in allowed:
+            shown = content_type or "none"
+            return UnsupportedMediaType(
+                f"content type {shown} is not accepted here: send Content-Type: application/json"
+            )
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > s.max_body_bytes:
+            return PayloadTooLarge(
+                f"the body is {length} bytes, over the limit of {s.max_body_bytes} bytes (MAX_BODY_BYTES): "
+                "send fewer rows per request"
+            )
+        return None

@@ -1,0 +1,121 @@
+"""Every setting of the server, in one typed place, read from environment variables.
+
+The names are the deployment contract (the chart sets them); the README table mirrors this file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the server cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_bundle: Path | None = None
+    # Expected name/version: a deployment that asks for iris 1.2.0 must not silently serve 1.1.0.
+    model_name: str | None = None
+    model_version: str | None = None
+    # Loopback by default so a developer's `make serve` is not exposed; the image sets 0.0.0.0.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # 4 MiB holds MAX_REQUEST_ROWS rows of ~1 KB of named-feature JSON each (about 40 numeric features),
+    # while MAX_IN_FLIGHT bodies at the limit still fit in 256 MiB: a parsed JSON body takes several
+    # times its size in Python objects, so this is the knob that bounds memory under attack.
+    max_body_bytes: int = 4 * 1024 * 1024
+    # 4096 rows: the largest bucket of model_server_request_rows, and for a 100-tree forest about
+    # 0.1-0.3 s of CPU, short enough that one big request cannot starve small ones for long.
+    max_request_rows: int = 4096
+    # 64 concurrent prediction requests: enough concurrency to keep the model busy (and to feed the
+    # micro-batcher) behind one worker; beyond it a request would only queue, so it gets 429 at once
+    # and the client (or the autoscaler) can react instead of timing out.
+    max_in_flight: int = 64
+    # 10 s: far above a normal answer (milliseconds) so it only fires on real overload, below common
+    # client and ingress timeouts (30-60 s) so the client gets a clear 504 from us, and well inside
+    # SHUTDOWN_GRACE_SECONDS so a request started just before SIGTERM ends before the grace runs out.
+    request_timeout_seconds: float = 10.0
+    trusted_types: tuple[str, ...] = ()
+    allow_sklearn_version_mismatch: bool = False
+    return_probabilities: bool = False
+    log_level: str = "info"
+    log_request_bodies: bool = False
+    shutdown_grace_seconds: float = 20.0
+    # Micro-batching (wired by batching.py): off until the batcher is in place.
+    batching: bool = False
+    batch_max_rows: int = 256
+    batch_max_wait_ms: float = 2.0
+    batch_queue_rows: int = 8192
+    auth_tokens_file: Path | None = None
+    drift_window_rows: int = 10000
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read every setting from ``environ`` (default: os.environ); ``overrides`` win (CLI args)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(f.name.upper())
+            if raw is None or raw.strip() == "":
+                continue
+            values[f.name] = _parse(f.name, str(f.type), raw.strip())
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        positive = (
+            "max_body_bytes",
+            "max_request_rows",
+            "max_in_flight",
+            "request_timeout_seconds",
+            "batch_max_rows",
+            "batch_queue_rows",
+            "drift_window_rows",
+        )
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name.upper()} must be greater than 0, got {getattr(self, name)}")
+        if self.shutdown_grace_seconds < 0 or self.batch_max_wait_ms < 0:
+            raise SettingsError("SHUTDOWN_GRACE_SECONDS and BATCH_MAX_WAIT_MS must not be negative")
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"PORT must be between 1 and 65535, got {self.port}")
+        if self.log_level not in _LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}")
+
+
+def _parse(name: str, type_name: str, raw: str) -> object:
+    var = name.upper()
+    try:
+        if "bool" in type_name:
+            low = raw.lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise ValueError("expected true/false/1/0/yes/no/on/off")
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+        if "Path" in type_name:
+            return Path(raw)
+        if "tuple" in type_name:
+            return tuple(t.strip() for t in raw.split(",") if t.strip())
+        if name == "log_level":
+            return raw.lower()
+        return raw
+    except ValueError as e:
+        raise SettingsError(f"{var}={raw!r} is not valid: {e}") from None
