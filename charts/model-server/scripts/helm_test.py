@@ -1,0 +1,97 @@
+"""`helm test`: wait until the model Service is ready, then make one real prediction.
+
+Runs inside the server image (`python -c`), so it uses the standard library only. Settings come from
+the environment: BASE_URL, MODEL_NAME, MODEL_VERSION, TIMEOUT_SECONDS, and optionally PREDICT_REQUEST
+(the JSON body to POST to /predict) and AUTH_TOKENS_FILE (bearer tokens, one per line). Without
+PREDICT_REQUEST one row is built from the model's Open Inference Protocol metadata: numbers 0 and strings
+empty, which any bundle accepts. Exit status 0 only if the answer carries one prediction from the
+expected model and version.
+"""
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+BASE_URL = os.environ["BASE_URL"].rstrip("/")
+MODEL_NAME = os.environ["MODEL_NAME"]
+MODEL_VERSION = os.environ.get("MODEL_VERSION", "")
+TIMEOUT = float(os.environ.get("TIMEOUT_SECONDS", "120"))
+
+
+def token():
+    path = os.environ.get("AUTH_TOKENS_FILE")
+    if not path:
+        return None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                return line
+    sys.exit(f"FAIL: no token in {path}")
+
+
+def call(method, path, body=None):
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    tok = token()
+    if tok:
+        headers["Authorization"] = f"Bearer {tok}"
+    # BASE_URL is checked to be http(s) below, so urllib's file: and custom schemes cannot be reached.
+    req = urllib.request.Request(BASE_URL + path, data=body, method=method, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def wait_ready():
+    deadline = time.monotonic() + TIMEOUT
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            status, body = call("GET", "/readyz")
+            if status == 200:
+                return
+            last = f"{status} {body[:200]!r}"
+        except OSError as e:
+            last = str(e)
+        time.sleep(2)
+    sys.exit(f"FAIL: {BASE_URL}/readyz not ready after {TIMEOUT:.0f}s (last: {last})")
+
+
+def default_request():
+    status, body = call("GET", f"/v2/models/{MODEL_NAME}")
+    if status != 200:
+        sys.exit(f"FAIL: GET /v2/models/{MODEL_NAME} answered {status}: {body[:300]!r}")
+    row = {}
+    for spec in json.loads(body)["inputs"]:
+        row[spec["name"]] = "" if spec["datatype"] == "BYTES" else 0
+    return {"instances": [row]}
+
+
+def main():
+    if not BASE_URL.startswith(("http://", "https://")):
+        sys.exit(f"FAIL: BASE_URL must be an http(s) URL, got {BASE_URL!r}")
+    wait_ready()
+    raw = os.environ.get("PREDICT_REQUEST")
+    request = json.loads(raw) if raw else default_request()
+    status, body = call("POST", "/predict", json.dumps(request).encode())
+    if status != 200:
+        sys.exit(f"FAIL: POST /predict answered {status}: {body[:500]!r}")
+    answer = json.loads(body)
+    rows = len(request["instances"]) if "instances" in request else 1
+    if answer.get("model_name") != MODEL_NAME:
+        sys.exit(f"FAIL: answered by model {answer.get('model_name')!r}, expected {MODEL_NAME!r}")
+    if MODEL_VERSION and answer.get("model_version") != MODEL_VERSION:
+        sys.exit(f"FAIL: answered by version {answer.get('model_version')!r}, expected {MODEL_VERSION!r}")
+    if len(answer.get("predictions") or []) != rows:
+        sys.exit(f"FAIL: expected {rows} prediction(s), got {answer!r}")
+    print(f"OK: {MODEL_NAME} {answer['model_version']} predicted {answer['predictions']}")
+
+
+main()
