@@ -388,9 +388,41 @@ def _check_matches(meta: Metadata, estimator: Any) -> None:
     n_in = getattr(estimator, "n_features_in_", len(meta.features))
     if n_in != len(meta.features):
         raise BundleError(f"{METADATA} lists {len(meta.features)} features, the model takes {n_in}")
+    _check_features(meta, estimator)
     if meta.classes is not None and hasattr(estimator, "classes_"):
         if [_plain(c) for c in estimator.classes_] != list(meta.classes):
             raise BundleError(f"{METADATA} classes differ from the model's classes_")
+
+
+def _check_features(meta: Metadata, estimator: Any) -> None:
+    """metadata.json is not covered by the artifact's checksum: hold its features to what package()
+    derives from the model, so an edited file cannot make the server feed the model wrong columns."""
+    names = [f.name for f in meta.features]
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is not None and [str(n) for n in fitted] != names:
+        raise BundleError(
+            f"{METADATA} lists features {names} but the model was fitted on {[str(n) for n in fitted]} "
+            "(names and order must match): re-package the model"
+        )
+    if (fitted is not None) != (meta.input_kind == "dataframe"):
+        raise BundleError(
+            f"{METADATA} says input_kind {meta.input_kind} but the model was fitted on "
+            f"{'a DataFrame' if fitted is not None else 'an array'}: re-package the model"
+        )
+    stats = meta.reference.get("features", {})
+    for f in meta.features:
+        if meta.input_kind == "array" and f.dtype == "string":
+            raise BundleError(
+                f"{METADATA} says feature {f.name!r} is a string, but the model was fitted on a numeric array"
+            )
+        stat = stats.get(f.name) if isinstance(stats, dict) else None
+        kind = stat.get("kind") if isinstance(stat, dict) else None
+        expected = "categorical" if f.dtype == "string" else "numeric"
+        if kind is not None and kind != expected:
+            raise BundleError(
+                f"{METADATA} says feature {f.name!r} is {f.dtype} but its training data was {kind}: "
+                "re-package the model"
+            )
 
 
 def sample_record(meta: Metadata) -> dict[str, Any]:
