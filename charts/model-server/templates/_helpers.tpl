@@ -130,29 +130,40 @@ Path of the auth tokens file inside the container.
 {{- end }}
 
 {{/*
-Cross-field checks the JSON schema cannot express. Included by the Deployment, so every render runs them.
+Cross-field checks the JSON schema cannot express, one helper per template that needs them, so that
+rendering a single template (`helm template -s`, helm-unittest) checks its own values.
 */}}
-{{- define "model-server.validate" -}}
+{{- define "model-server.validateDeployment" -}}
 {{- $needed := add (int .Values.preStopSleepSeconds) (int .Values.server.shutdownGraceSeconds) }}
 {{- if not (kindIs "invalid" .Values.terminationGracePeriodSeconds) }}
 {{- if le (int .Values.terminationGracePeriodSeconds) $needed }}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must be greater than preStopSleepSeconds + server.shutdownGraceSeconds (%d), or the kubelet kills the server before in-flight requests finish" (int .Values.terminationGracePeriodSeconds) $needed) }}
 {{- end }}
 {{- end }}
-{{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
-{{- fail (printf "autoscaling.minReplicas (%d) must not exceed autoscaling.maxReplicas (%d)" (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
-{{- end }}
-{{- if and .Values.autoscaling.enabled (not .Values.autoscaling.metrics) (kindIs "invalid" .Values.autoscaling.targetCPUUtilizationPercentage) (not .Values.autoscaling.requestsPerSecond.enabled) }}
-{{- fail "autoscaling.enabled needs a metric: set autoscaling.targetCPUUtilizationPercentage, autoscaling.requestsPerSecond.enabled or autoscaling.metrics" }}
-{{- end }}
-{{- if and .Values.podDisruptionBudget.enabled (not (kindIs "invalid" .Values.podDisruptionBudget.minAvailable)) (not (kindIs "invalid" .Values.podDisruptionBudget.maxUnavailable)) }}
-{{- fail "podDisruptionBudget: set only one of minAvailable and maxUnavailable (the other to null)" }}
-{{- end }}
-{{- if and .Values.podDisruptionBudget.enabled (kindIs "invalid" .Values.podDisruptionBudget.minAvailable) (kindIs "invalid" .Values.podDisruptionBudget.maxUnavailable) }}
-{{- fail "podDisruptionBudget: set one of minAvailable and maxUnavailable" }}
-{{- end }}
 {{- if and (eq .Values.model.source.type "oci") (semverCompare "<1.31.0-0" .Capabilities.KubeVersion.Version) }}
 {{- fail (printf "model.source.type=oci uses an image volume, which needs Kubernetes 1.31 or later (this cluster: %s)" .Capabilities.KubeVersion.Version) }}
+{{- end }}
+{{- end }}
+
+{{- define "model-server.validateAutoscaling" -}}
+{{- $a := .Values.autoscaling }}
+{{- if gt (int $a.minReplicas) (int $a.maxReplicas) }}
+{{- fail (printf "autoscaling.minReplicas (%d) must not exceed autoscaling.maxReplicas (%d)" (int $a.minReplicas) (int $a.maxReplicas)) }}
+{{- end }}
+{{- if and (not $a.metrics) (kindIs "invalid" $a.targetCPUUtilizationPercentage) (not $a.requestsPerSecond.enabled) }}
+{{- fail "autoscaling.enabled needs a metric: set autoscaling.targetCPUUtilizationPercentage, autoscaling.requestsPerSecond.enabled or autoscaling.metrics" }}
+{{- end }}
+{{- end }}
+
+{{- define "model-server.validatePodDisruptionBudget" -}}
+{{- $pdb := .Values.podDisruptionBudget }}
+{{- $min := not (kindIs "invalid" $pdb.minAvailable) }}
+{{- $max := not (kindIs "invalid" $pdb.maxUnavailable) }}
+{{- if and $min $max }}
+{{- fail "podDisruptionBudget: set only one of minAvailable and maxUnavailable (the other to null)" }}
+{{- end }}
+{{- if not (or $min $max) }}
+{{- fail "podDisruptionBudget: set one of minAvailable and maxUnavailable" }}
 {{- end }}
 {{- end }}
 
