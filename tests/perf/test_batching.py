@@ -9,14 +9,42 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pytest
-from model_server.batching import Closed, DeadlineExceeded, MicroBatcher, Overloaded
+from model_server.batching import MicroBatcher
+from model_server.errors import DeadlineExceeded, NotReady, Overloaded
 from model_server.metrics import Metrics
 from prometheus_client import CollectorRegistry
+
+
+@dataclass
+class Out:
+    """The fake model's result: labels and optional probabilities, len() = rows (like Prediction)."""
+
+    labels: np.ndarray
+    proba: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __iter__(self) -> Iterator[np.ndarray | None]:
+        return iter((self.labels, self.proba))
+
+    def __getitem__(self, i: int) -> np.ndarray | None:
+        return (self.labels, self.proba)[i]
+
+
+def split(out: Out, start: int, stop: int, keep_proba: bool) -> Out:
+    proba = out.proba[start:stop] if keep_proba and out.proba is not None else None
+    return Out(out.labels[start:stop], proba)
+
+
+def batcher(model: Callable[..., Out], **kw: float) -> MicroBatcher[Out]:
+    return MicroBatcher(model, split, **kw)  # type: ignore[arg-type]
 
 
 class FakeModel:
@@ -30,7 +58,7 @@ class FakeModel:
         self.fail_on = fail_on
         self.threads: set[str] = set()
 
-    def __call__(self, rows: np.ndarray, proba: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    def __call__(self, rows: np.ndarray, proba: bool) -> Out:
         self.threads.add(threading.current_thread().name)
         self.calls.append((len(rows), proba))
         self.entered.set()
@@ -40,7 +68,7 @@ class FakeModel:
             raise ValueError(f"cannot predict {self.fail_on}")
         labels = first * 10
         probs = np.column_stack([first, 1 - first]) if proba else None
-        return labels, probs
+        return Out(labels, probs)
 
 
 def run(coro_fn: Callable[[], Awaitable[None]]) -> None:
@@ -72,7 +100,7 @@ def test_lone_request_gets_its_own_rows_back() -> None:
     model = FakeModel()
 
     async def main() -> None:
-        b = MicroBatcher(model, max_wait=0)
+        b = batcher(model, max_wait=0)
         labels, proba = await b.submit(np.array([[0.1, 0, 0], [0.2, 0, 0]]))
         assert labels.tolist() == [1.0, 2.0]
         assert proba is None
@@ -88,7 +116,7 @@ def test_lone_request_does_not_wait_for_a_batch() -> None:
     model = FakeModel()
 
     async def main() -> None:
-        b = MicroBatcher(model, max_wait=3600)
+        b = batcher(model, max_wait=3600)
         for x in (0.1, 0.2, 0.3):
             labels, _ = await b.submit(row(x))
             assert labels.tolist() == [pytest.approx(x * 10)]
@@ -102,7 +130,7 @@ def test_requests_queued_while_the_model_runs_share_one_call_and_get_their_own_s
     model = FakeModel()
 
     async def main() -> None:
-        b = MicroBatcher(model, max_wait=0, max_rows=64)
+        b = batcher(model, max_wait=0, max_rows=64)
         model.gate.clear()
         first = asyncio.create_task(b.submit(row(0.5)))
         await until_thread(model.entered)
@@ -125,7 +153,7 @@ def test_batch_is_capped_in_rows_and_never_splits_a_request() -> None:
     model = FakeModel()
 
     async def main() -> None:
-        b = MicroBatcher(model, max_wait=0, max_rows=4)
+        b = batcher(model, max_wait=0, max_rows=4)
         model.gate.clear()
         first = asyncio.create_task(b.submit(row(0)))
         await until_thread(model.entered)
@@ -147,7 +175,7 @@ def test_probabilities_and_labels_share_one_call() -> None:
     model = FakeModel()
 
     async def main() -> None:
-        b = MicroBatcher(model, max_wait=0)
+        b = batcher(model, max_wait=0)
         model.gate.clear()
         first = asyncio.create_task(b.submit(row(0.9)))
         await until_thread(model.entered)
@@ -172,7 +200,7 @@ def test_a_failing_row_fails_only_its_own_request() -> None:
     model = FakeModel(fail_on=0.666)
 
     async def main() -> None:
-        b = MicroBatcher(model, max_wait=0)
+        b = batcher(model, max_wait=0)
         model.gate.clear()
         first = asyncio.create_task(b.submit(row(0.1)))
         await until_thread(model.entered)
@@ -201,7 +229,7 @@ def test_a_lone_failing_request_is_not_retried() -> None:
     model = FakeModel(fail_on=0.5)
 
     async def main() -> None:
-        b = MicroBatcher(model, max_wait=0)
+        b = batcher(model, max_wait=0)
         with pytest.raises(ValueError):
             await b.submit(row(0.5))
         await b.aclose()
@@ -214,7 +242,7 @@ def test_full_queue_sheds_with_overloaded_and_recovers() -> None:
     model = FakeModel()
 
     async def main() -> None:
-        b = MicroBatcher(model, max_wait=0, queue_rows=5)
+        b = batcher(model, max_wait=0, queue_rows=5)
         model.gate.clear()
         first = asyncio.create_task(b.submit(row(0.1)))
         await until_thread(model.entered)
@@ -240,7 +268,7 @@ def test_request_larger_than_the_queue_is_served_when_the_queue_is_empty() -> No
     model = FakeModel()
 
     async def main() -> None:
-        b = MicroBatcher(model, max_wait=0, queue_rows=2, max_rows=2)
+        b = batcher(model, max_wait=0, queue_rows=2, max_rows=2)
         labels, _ = await b.submit(np.full((5, 1), 0.1))
         assert len(labels) == 5
         await b.aclose()
@@ -253,7 +281,7 @@ def test_expired_deadline_is_dropped_before_the_model_call() -> None:
     model = FakeModel()
 
     async def main() -> None:
-        b = MicroBatcher(model, max_wait=0)
+        b = batcher(model, max_wait=0)
         model.gate.clear()
         first = asyncio.create_task(b.submit(row(0.1)))
         await until_thread(model.entered)
@@ -275,7 +303,7 @@ def test_cancelled_request_is_skipped() -> None:
     model = FakeModel()
 
     async def main() -> None:
-        b = MicroBatcher(model, max_wait=0)
+        b = batcher(model, max_wait=0)
         model.gate.clear()
         first = asyncio.create_task(b.submit(row(0.1)))
         await until_thread(model.entered)
@@ -299,7 +327,7 @@ def test_max_wait_lets_a_batch_fill_and_a_full_batch_leaves_at_once() -> None:
     model = FakeModel()
 
     async def main() -> None:
-        b = MicroBatcher(model, max_wait=3600, max_rows=4)
+        b = batcher(model, max_wait=3600, max_rows=4)
         model.gate.clear()
         first = asyncio.create_task(b.submit(row(0.1)))
         await until_thread(model.entered)
@@ -325,7 +353,7 @@ def test_concurrent_load_every_request_gets_exactly_its_answer() -> None:
     total_rows: list[int] = []
 
     async def main() -> None:
-        b = MicroBatcher(model, max_wait=0.0005, max_rows=32)
+        b = batcher(model, max_wait=0.0005, max_rows=32)
         rng = np.random.default_rng(7)
         blocks = [rng.random((int(rng.integers(1, 6)), 4)) for _ in range(500)]
         total_rows.append(sum(len(x) for x in blocks))
@@ -349,13 +377,13 @@ def test_dataframe_rows_are_concatenated_with_their_columns() -> None:
     seen: list[pd.DataFrame] = []
     gate = threading.Event()
 
-    def model(rows: pd.DataFrame, proba: bool) -> tuple[np.ndarray, None]:
+    def model(rows: pd.DataFrame, proba: bool) -> Out:
         gate.wait()
         seen.append(rows)
-        return (rows["city"] + ":" + rows["x"].astype(str)).to_numpy(), None
+        return Out((rows["city"] + ":" + rows["x"].astype(str)).to_numpy(), None)
 
     async def main() -> None:
-        b = MicroBatcher(model, max_wait=0)
+        b = batcher(model, max_wait=0)
         first = asyncio.create_task(b.submit(pd.DataFrame({"city": ["a"], "x": [1]})))
         await asyncio.sleep(0)
         t2 = asyncio.create_task(b.submit(pd.DataFrame({"city": ["b", "c"], "x": [2, 3]})))
@@ -371,12 +399,13 @@ def test_dataframe_rows_are_concatenated_with_their_columns() -> None:
     assert list(seen[-1].columns) == ["city", "x"]
 
 
-def test_metrics_record_rows_per_call_queue_wait_and_queue_depth() -> None:
+def test_metrics_record_queue_wait_and_queue_depth() -> None:
+    """Rows per model call are recorded by the runtime's model call itself, not here (no double count)."""
     model = FakeModel()
     metrics = Metrics(CollectorRegistry())
 
     async def main() -> None:
-        b = MicroBatcher(model, max_wait=0, metrics=metrics)
+        b = batcher(model, max_wait=0, metrics=metrics)
         model.gate.clear()
         first = asyncio.create_task(b.submit(row(0.1)))
         await until_thread(model.entered)
@@ -389,8 +418,8 @@ def test_metrics_record_rows_per_call_queue_wait_and_queue_depth() -> None:
 
     run(main)
     value = metrics.registry.get_sample_value
-    assert value("model_server_batch_rows_count") == 2  # two model calls
-    assert value("model_server_batch_rows_sum") == 7  # of 1 and 6 rows
+    assert model.calls == [(1, False), (6, False)]
+    assert value("model_server_batch_rows_count") == 0
     assert value("model_server_batch_queue_wait_seconds_count") == 3  # one wait per request
     assert value("model_server_batch_queue_rows") == 0
 
@@ -399,7 +428,7 @@ def test_close_finishes_queued_requests_then_refuses_new_ones() -> None:
     model = FakeModel()
 
     async def main() -> None:
-        b = MicroBatcher(model, max_wait=0)
+        b = batcher(model, max_wait=0)
         model.gate.clear()
         first = asyncio.create_task(b.submit(row(0.1)))
         await until_thread(model.entered)
@@ -407,7 +436,7 @@ def test_close_finishes_queued_requests_then_refuses_new_ones() -> None:
         await until(lambda: b.queued_rows == 1)
         closing = asyncio.create_task(b.aclose())
         await asyncio.sleep(0)
-        with pytest.raises(Closed):
+        with pytest.raises(NotReady):
             await b.submit(row(0.3))
         model.gate.set()
         await closing
@@ -417,8 +446,36 @@ def test_close_finishes_queued_requests_then_refuses_new_ones() -> None:
     run(main)
 
 
+def test_concurrency_two_runs_a_second_batch_while_the_first_is_busy() -> None:
+    model = FakeModel()
+    second_entered = threading.Event()
+    original = model.__call__
+
+    def call(rows: np.ndarray, proba: bool) -> Out:
+        if len(model.calls) == 1:  # the second call must not wait for the first (gated) one
+            model.calls.append((len(rows), proba))
+            second_entered.set()
+            return Out(np.asarray(rows)[:, 0] * 10, None)
+        return original(rows, proba)
+
+    async def main() -> None:
+        b = batcher(call, max_wait=0, concurrency=2)
+        model.gate.clear()
+        first = asyncio.create_task(b.submit(row(0.1)))
+        await until_thread(model.entered)
+        second = asyncio.create_task(b.submit(row(0.2)))
+        await until_thread(second_entered)
+        assert (await second)[0].tolist() == [2.0]
+        assert not first.done()
+        model.gate.set()
+        assert (await first)[0].tolist() == [1.0]
+        await b.aclose()
+
+    run(main)
+
+
 def test_rejects_nonsense_limits() -> None:
     with pytest.raises(ValueError):
-        MicroBatcher(FakeModel(), max_rows=0)
+        batcher(FakeModel(), max_rows=0)
     with pytest.raises(ValueError):
-        MicroBatcher(FakeModel(), max_wait=-1)
+        batcher(FakeModel(), max_wait=-1)
