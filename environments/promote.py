@@ -59,7 +59,8 @@ VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-WORD_RE = re.compile(r"^[a-z][a-z0-9-]*$")
+WORD_RE = re.compile(r"^[A-Za-z][a-z0-9-]*$")
+PLAIN_KEYS = frozenset({"type", "pullPolicy"})  # written unquoted; every other string is double-quoted
 
 
 class PromotionError(Exception):
@@ -293,7 +294,7 @@ def _emit(key: str, value: Any, indent: int) -> list[str]:
     if value is None:
         return [f"{pad}{key}: null"]
     if isinstance(value, str):
-        if WORD_RE.match(value):  # enum words and names stay plain, like the hand-written files
+        if key in PLAIN_KEYS and WORD_RE.match(value):  # enum words stay plain, like the hand-written files
             return [f"{pad}{key}: {value}"]
         return [f"{pad}{key}: {json.dumps(value)}"]  # a JSON string is a double-quoted YAML scalar
     raise PromotionError(f"cannot write {key}: unsupported value {value!r}")
@@ -376,14 +377,26 @@ def find_helm(explicit: str | None, root: Path) -> str:
     raise PromotionError("helm not found: run `make tools` (or pass --helm PATH)")
 
 
-def render(root: Path, env: Environment, model: str, text: str, helm: str, chart: Path) -> None:
+def oldest_kubernetes(chart: Path) -> str:
+    """The lower bound of the chart's kubeVersion: rendering for it is the strictest check."""
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    low = re.search(r">=\s*v?([0-9]+\.[0-9]+(?:\.[0-9]+)?)", str(meta.get("kubeVersion", "")))
+    if not low:
+        raise PromotionError(f"{chart}/Chart.yaml has no kubeVersion lower bound: pass --kube-version")
+    return low.group(1)
+
+
+def render(root: Path, env: Environment, model: str, text: str, helm: str, chart: Path,
+           kube_version: str | None) -> None:
     if not (chart / "Chart.yaml").is_file():
         raise PromotionError(f"chart not found at {chart}")
     with tempfile.TemporaryDirectory() as tmp:
         candidate = Path(tmp) / f"{model}.yaml"
         candidate.write_text(text)
         files = [root / "environments" / COMMON_VALUES, env.path / "values.yaml", candidate]
-        cmd = [helm, "template", model, str(chart), "--namespace", env.namespace]
+        # Argo CD passes the cluster's version; helm's own default (1.20) is older than any chart needs.
+        cmd = [helm, "template", model, str(chart), "--namespace", env.namespace,
+               "--kube-version", kube_version or oldest_kubernetes(chart)]
         for f in files:
             if f.is_file():
                 cmd += ["--values", str(f)]
@@ -396,7 +409,7 @@ def render(root: Path, env: Environment, model: str, text: str, helm: str, chart
 def write(root: Path, env: Environment, model: str, text: str, args: argparse.Namespace) -> None:
     if not args.no_render:
         chart = Path(args.chart) if args.chart else root / "charts" / "model-server"
-        render(root, env, model, text, find_helm(args.helm, root), chart)
+        render(root, env, model, text, find_helm(args.helm, root), chart, args.kube_version)
     env.model_file(model).parent.mkdir(parents=True, exist_ok=True)
     env.model_file(model).write_text(text)
 
@@ -582,6 +595,8 @@ def parser() -> argparse.ArgumentParser:
     def editing(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--helm", help="helm binary for the render check (default: .tools/bin/helm)")
         sp.add_argument("--chart", help="chart to render with (default: charts/model-server)")
+        sp.add_argument("--kube-version", help="Kubernetes version to render for (default: the oldest "
+                        "the chart supports; an `oci` source needs 1.31)")
         sp.add_argument("--no-render", action="store_true", help="skip the helm template check")
 
     sp = sub.add_parser("promote", help="copy a model's release to the next environment")
