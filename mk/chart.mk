@@ -5,12 +5,15 @@ CHART := charts/model-server
 # kubernetes-validate ships, so deprecations show up early; tests/chart checks the whole claimed range.
 CHART_LINT_KUBE_VERSION := 1.37.0
 CHART_VALUES_FILES := $(sort $(wildcard $(CHART)/ci/*-values.yaml $(CHART)/examples/*-values.yaml))
+CHART_PY := $(CHART)/hack $(CHART)/scripts tests/chart
 
 LINT_TARGETS += lint-chart
 
 .PHONY: lint-chart chart-readme
-lint-chart: $(VENV)/.installed $(STAMPS)/helm-$(HELM_VERSION) ## hadolint the Dockerfile, helm lint the chart, check its README
+lint-chart: $(VENV)/.installed $(STAMPS)/helm-$(HELM_VERSION) ## hadolint, ruff on the chart's Python, helm lint every values file, README check
 	$(VENV)/bin/hadolint service/Dockerfile
+	$(VENV)/bin/ruff check $(CHART_PY)
+	$(VENV)/bin/ruff format --check $(CHART_PY)
 	helm lint --strict --quiet --kube-version $(CHART_LINT_KUBE_VERSION) $(CHART)
 	@set -e; for f in $(CHART_VALUES_FILES); do \
 	  echo "helm lint --strict -f $$f"; \

@@ -166,8 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.check:
         if current != wanted:
-            print("values_table: charts/model-server/README.md is out of date with values.yaml; "
-                  "run `make chart-readme`", file=sys.stderr)
+            print(
+                "values_table: charts/model-server/README.md is out of date with values.yaml; "
+                "run `make chart-readme`",
+                file=sys.stderr,
+            )
             return 1
         return 0
     readme_path.write_text(wanted)
