@@ -1,7 +1,7 @@
 # The server package: lint (ruff check + ruff format --check) and strict types (mypy) for service/.
 # Ruff runs on the server area's own files (other areas' modules in the package are checked by their
 # owners' targets); mypy checks the whole package, since it imports them all.
-SERVICE_MODULES := __init__ artifact bundle cli demo errors features fetch logs observers protocol_named \
+SERVICE_MODULES := __init__ artifact bundle cli demo errors features fetch layout logs observers protocol_named \
                    protocol_v1 protocol_v2 reference runtime settings trust wire
 SERVICE_PY := $(SERVICE_MODULES:%=service/model_server/%.py) service/model_server/http \
               tests/service tests/serverproc.py tests/conftest.py

@@ -29,12 +29,11 @@ from sklearn.utils.validation import check_is_fitted
 from . import __version__, artifact
 from .errors import BundleError
 from .features import Dtype, Feature, InputKind, InputSchema, Rows
+from .layout import ARTIFACT, METADATA
 from .reference import categorical_stat, numeric_stat
 from .settings import Settings
 from .trust import UntrustedTypesError, check_trusted
 
-ARTIFACT = "model.skops"
-METADATA = "metadata.json"
 FORMAT_VERSION = 1
 # Names end up in URLs and Kubernetes label values: keep them to DNS-label characters.
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")

@@ -18,8 +18,8 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
-from .bundle import ARTIFACT, METADATA
 from .errors import BundleError
+from .layout import ARTIFACT, METADATA
 
 # A bundle is a model plus a small JSON file; 2 GiB bounds a hostile or wrong URL.
 MAX_ARCHIVE_BYTES = 2 * 1024**3

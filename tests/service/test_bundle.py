@@ -1,0 +1,319 @@
+"""Packaging (API and CLI), byte-reproducibility, metadata, and every refusal at load time."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+from model_server.bundle import load_bundle, package
+from model_server.demo import iris_classifier, sales_regressor
+from model_server.errors import BundleError
+from model_server.fetch import archive, fetch
+from model_server.settings import Settings
+from sklearn.linear_model import LogisticRegression
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI = str(ROOT / ".venv" / "bin" / "model-server")
+MODELS = Path(__file__).resolve().parent / "models"
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+
+
+def copy(bundle: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / bundle.name
+    shutil.copytree(bundle, dst)
+    return dst
+
+
+def test_same_estimator_gives_the_same_bytes(tmp_path: Path) -> None:
+    model, X = sales_regressor()
+    a = package(model, X, name="sales", version="1", out=tmp_path / "a")
+    refit, X2 = sales_regressor()  # a fresh fit with the same seed, other Python object ids
+    b = package(refit, X2, name="sales", version="1", out=tmp_path / "b")
+    assert sha(a / "model.skops") == sha(b / "model.skops")
+    assert sha(a / "metadata.json") == sha(b / "metadata.json")
+    # the raw skops output differs between saves (object ids, timestamps); ours does not
+    assert sio.dumps(model) != sio.dumps(refit)
+
+
+def test_demo_bundles_are_reproducible(tmp_path: Path, demo_bundles: Path) -> None:
+    result = run("demo", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    for name in ("iris-classifier", "sales-regressor"):
+        for f in ("model.skops", "metadata.json"):
+            assert sha(tmp_path / name / f) == sha(demo_bundles / name / f), f"{name}/{f}"
+
+
+def test_metadata_describes_the_model(sales_bundle: Path, iris_bundle: Path) -> None:
+    meta = json.loads((sales_bundle / "metadata.json").read_text())
+    assert meta["name"] == "sales-regressor" and meta["version"] == "1.0.0" and meta["task"] == "regressor"
+    assert meta["input_kind"] == "dataframe"
+    assert meta["features"] == [
+        {"name": "region", "dtype": "string", "categories": ["east", "north", "south", "west"]},
+        {"name": "price", "dtype": "float"},
+        {"name": "advertising", "dtype": "float"},
+        {"name": "store_size", "dtype": "int"},
+    ]
+    assert set(meta["versions"]) >= {"sklearn", "skops", "numpy"}
+    assert meta["artifact"]["sha256"] == sha(sales_bundle / "model.skops")
+    assert meta["untrusted_types"] == ["sklearn.tree._tree.Tree"]
+    ref = meta["reference"]
+    assert ref["rows"] == 2000
+    region = ref["features"]["region"]
+    assert region["kind"] == "categorical" and sum(region["counts"].values()) == 2000
+    price = ref["features"]["price"]
+    assert price["kind"] == "numeric" and len(price["edges"]) <= 9
+    assert len(price["counts"]) == len(price["edges"]) + 1 and sum(price["counts"]) == 2000
+    assert ref["prediction"]["kind"] == "numeric"
+    iris = json.loads((iris_bundle / "metadata.json").read_text())
+    assert iris["input_kind"] == "array" and iris["classes"] == ["setosa", "versicolor", "virginica"]
+    assert iris["reference"]["prediction"]["kind"] == "categorical"
+    assert sum(iris["reference"]["prediction"]["counts"].values()) == 150
+
+
+def test_reference_bins_follow_the_contract() -> None:
+    from model_server.reference import categorical_stat, numeric_stat
+
+    stat = numeric_stat(np.arange(1, 101, dtype=float))
+    # deciles 10.9 .. 90.1; bin 0 is (-inf, e1], the last bin (e9, inf)
+    assert stat["edges"][0] == pytest.approx(10.9) and len(stat["edges"]) == 9
+    assert stat["counts"] == [10] * 10
+    assert numeric_stat(np.array([1.0] * 10))["edges"] == [1.0]
+    cats = categorical_stat([f"v{i}" for i in range(60)] + ["v0"])
+    assert len(cats["counts"]) == 51 and cats["counts"]["__other__"] == 10 and cats["counts"]["v0"] == 2
+
+
+def test_package_refuses_what_it_cannot_serve(tmp_path: Path) -> None:
+    model, X = iris_classifier()
+    with pytest.raises(BundleError, match="must be lower-case"):
+        package(model, X, name="Iris Model", version="1", out=tmp_path / "x")
+    with pytest.raises(BundleError, match="not fitted"):
+        package(LogisticRegression(), X, name="iris", version="1", out=tmp_path / "x")
+    with pytest.raises(BundleError, match="fitted on 4 features, the reference data has 3"):
+        package(model, X[:, :3], name="iris", version="1", out=tmp_path / "x")
+    sales, frame = sales_regressor()
+    with pytest.raises(BundleError, match="columns differ"):
+        package(
+            sales,
+            frame[["price", "region", "advertising", "store_size"]],
+            name="s",
+            version="1",
+            out=tmp_path / "x",
+        )
+
+
+# ---- refusals at load time ---------------------------------------------------------------------
+
+
+def test_checksum_mismatch_refuses(tmp_path: Path, iris_bundle: Path) -> None:
+    bundle = copy(iris_bundle, tmp_path)
+    data = bytearray((bundle / "model.skops").read_bytes())
+    data[-100] ^= 0xFF
+    (bundle / "model.skops").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"checksum mismatch: model\.skops has sha256"):
+        load_bundle(bundle, Settings())
+
+
+def test_untrusted_types_refuse_naming_them_and_trusted_types_allow(tmp_path: Path) -> None:
+    sys.path.insert(0, str(MODELS))
+    try:
+        from slowmodel import TRUST, SlowRegressor
+    finally:
+        sys.path.remove(str(MODELS))
+    model = SlowRegressor(delay=0.0).fit(np.zeros((4, 2)), np.arange(4.0))
+    bundle = package(model, np.zeros((4, 2)), name="slow", version="1", out=tmp_path / "slow")
+    with pytest.raises(BundleError, match=r"not trusted: slowmodel\.SlowRegressor\. .*TRUSTED_TYPES"):
+        load_bundle(bundle, Settings())
+    loaded = load_bundle(bundle, Settings(trusted_types=(TRUST,)))
+    assert type(loaded.estimator).__name__ == "SlowRegressor"
+
+
+def test_the_bundle_cannot_whitelist_its_own_types(tmp_path: Path) -> None:
+    # a bundle whose metadata claims it needs nothing still gets the artifact itself inspected
+    sys.path.insert(0, str(MODELS))
+    try:
+        from slowmodel import SlowRegressor
+    finally:
+        sys.path.remove(str(MODELS))
+    model = SlowRegressor(delay=0.0).fit(np.zeros((4, 2)), np.arange(4.0))
+    bundle = package(model, np.zeros((4, 2)), name="slow", version="1", out=tmp_path / "slow")
+    meta = json.loads((bundle / "metadata.json").read_text())
+    meta["untrusted_types"] = []
+    (bundle / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match=r"slowmodel\.SlowRegressor"):
+        load_bundle(bundle, Settings())
+
+
+def test_sklearn_minor_version_mismatch_refuses_unless_allowed(tmp_path: Path, iris_bundle: Path) -> None:
+    bundle = copy(iris_bundle, tmp_path)
+    meta = json.loads((bundle / "metadata.json").read_text())
+    meta["versions"]["sklearn"] = "1.4.2"
+    (bundle / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(
+        BundleError,
+        match=r"saved with scikit-learn 1\.4\.2, this server runs .*"
+        r"ALLOW_SKLEARN_VERSION_MISMATCH",
+    ):
+        load_bundle(bundle, Settings())
+    assert (
+        load_bundle(bundle, Settings(allow_sklearn_version_mismatch=True)).metadata.name == "iris-classifier"
+    )
+
+
+def test_expected_name_and_version(iris_bundle: Path) -> None:
+    with pytest.raises(BundleError, match="MODEL_NAME expects 'churn'"):
+        load_bundle(iris_bundle, Settings(model_name="churn"))
+    with pytest.raises(BundleError, match=r"MODEL_VERSION expects '2\.0\.0'"):
+        load_bundle(iris_bundle, Settings(model_version="2.0.0"))
+    assert load_bundle(iris_bundle, Settings(model_name="iris-classifier", model_version="1.0.0"))
+
+
+def test_missing_or_broken_bundles(tmp_path: Path, iris_bundle: Path) -> None:
+    with pytest.raises(BundleError, match="does not exist"):
+        load_bundle(tmp_path / "nowhere", Settings())
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BundleError, match=r"no metadata\.json"):
+        load_bundle(tmp_path / "empty", Settings())
+    bundle = copy(iris_bundle, tmp_path)
+    (bundle / "metadata.json").write_text("{not json")
+    with pytest.raises(BundleError, match="cannot be read as JSON"):
+        load_bundle(bundle, Settings())
+    (bundle / "metadata.json").write_text(json.dumps({"format_version": 1, "name": "x"}))
+    with pytest.raises(BundleError, match="not a valid bundle description"):
+        load_bundle(bundle, Settings())
+
+
+# ---- the CLI -------------------------------------------------------------------------------------
+
+TRAIN_PY = """
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+def build():
+    X = pd.DataFrame({"plan": ["basic", "pro", "basic", "pro", "team", "team"] * 10,
+                      "tenure_months": [1.0, 30.0, 3.0, 40.0, 12.0, 2.0] * 10})
+    y = ["churn", "stay", "churn", "stay", "stay", "churn"] * 10
+    pre = ColumnTransformer([("plan", OneHotEncoder(), ["plan"]),
+                             ("num", StandardScaler(), ["tenure_months"])])
+    return make_pipeline(pre, LogisticRegression()).fit(X, y), X
+"""
+
+
+def test_cli_package_from_python_then_validate(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(textwrap.dedent(TRAIN_PY))
+    out = tmp_path / "bundles" / "churn"
+    result = run(
+        "package",
+        "--from-python",
+        "train.py:build",
+        "--name",
+        "churn",
+        "--version",
+        "1.0.0",
+        "--out",
+        str(out),
+        "--archive",
+        str(tmp_path / "churn.tar.gz"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "wrote" in result.stdout and "classifier, 2 features" in result.stdout
+    validated = run("validate", str(out))
+    assert validated.returncode == 0, validated.stderr
+    report = json.loads(validated.stdout)
+    assert report["name"] == "churn" and report["prediction"] in ("churn", "stay")
+    assert report["features"] == {"plan": "string", "tenure_months": "float"}
+    # the archive unpacks to the same bundle, after the sha256 check
+    digest = sha(tmp_path / "churn.tar.gz")
+    dest = tmp_path / "fetched"
+    fetched = run(
+        "fetch", "--url", (tmp_path / "churn.tar.gz").as_uri(), "--sha256", digest, "--dest", str(dest)
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert sha(dest / "model.skops") == sha(out / "model.skops")
+    bad = run(
+        "fetch",
+        "--url",
+        (tmp_path / "churn.tar.gz").as_uri(),
+        "--sha256",
+        "0" * 64,
+        "--dest",
+        str(tmp_path / "nope"),
+    )
+    assert bad.returncode == 1 and "refusing to unpack" in bad.stderr
+
+
+def test_cli_package_from_skops_and_csv(tmp_path: Path) -> None:
+    model, X = sales_regressor()
+    sio.dump(model, tmp_path / "model.skops")
+    X.head(300).to_csv(tmp_path / "train.csv", index=False)
+    out = tmp_path / "sales"
+    result = run(
+        "package",
+        "--skops",
+        str(tmp_path / "model.skops"),
+        "--reference",
+        str(tmp_path / "train.csv"),
+        "--name",
+        "sales",
+        "--version",
+        "2.1.0",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((out / "metadata.json").read_text())
+    assert [f["dtype"] for f in meta["features"]] == ["string", "float", "float", "int"]
+    assert run("validate", str(out)).returncode == 0
+
+
+def test_cli_validate_says_what_is_wrong(tmp_path: Path, iris_bundle: Path) -> None:
+    bundle = copy(iris_bundle, tmp_path)
+    (bundle / "model.skops").write_bytes(b"not a zip")
+    result = run("validate", str(bundle))
+    assert result.returncode == 1
+    assert "checksum mismatch" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_archive_is_reproducible_and_fetch_refuses_foreign_entries(tmp_path: Path, iris_bundle: Path) -> None:
+    a = archive(iris_bundle, tmp_path / "a.tar.gz")
+    b = archive(iris_bundle, tmp_path / "b.tar.gz")
+    assert sha(a) == sha(b)
+    import io
+    import tarfile
+
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as tar:
+        info = tarfile.TarInfo("../etc/passwd")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    with pytest.raises(BundleError, match=r"unexpected entry '\.\./etc/passwd'"):
+        fetch(evil.as_uri(), sha(evil), tmp_path / "dest")
+    assert not (tmp_path / "dest" / "model.skops").exists()
+
+
+def test_pandas_frame_with_numeric_columns_is_served_as_dataframe(tmp_path: Path) -> None:
+    X = pd.DataFrame({"a": np.arange(20.0), "b": np.arange(20.0) % 3})
+    model = LogisticRegression().fit(X, (X["a"] > 9).astype(int))
+    meta = load_bundle(package(model, X, name="ab", version="1", out=tmp_path / "ab"), Settings()).metadata
+    assert meta.input_kind == "dataframe" and meta.classes == (0, 1)
