@@ -188,6 +188,13 @@ class MicroBatcher(Generic[R]):
         if self._own_executor:
             self._executor.shutdown(wait=True)
 
+    def close(self) -> None:
+        """Stop at once (the runtime's close, after the drain): no new rows, the dispatcher ends."""
+        self._closed = True
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            self._dispatcher = None
+
     # -- dispatcher side -------------------------------------------------------------------------
 
     def _set_queued(self, rows: int) -> None:

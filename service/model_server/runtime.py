@@ -27,6 +27,7 @@ import sklearn
 import skops
 
 from . import __version__
+from .batching import MicroBatcher
 from .bundle import LoadedBundle, load_bundle, sample_record
 from .errors import BundleError, InvalidInput, ModelFailed, NotReady
 from .features import InputSchema, Rows
@@ -76,6 +77,19 @@ class ModelRuntime:
         self.schema: InputSchema | None = None
         self._observers: list[Observer] = []
         self._executor = ThreadPoolExecutor(MODEL_THREADS, thread_name_prefix="model")
+        # BATCHING=on: rows of concurrent requests share model calls (batching.py), one batch per thread.
+        self._batcher: MicroBatcher[Prediction] | None = None
+        if settings.batching:
+            self._batcher = MicroBatcher(
+                self.predict_rows,
+                Prediction.split,
+                max_rows=settings.batch_max_rows,
+                max_wait=settings.batch_max_wait_ms / 1000,
+                queue_rows=settings.batch_queue_rows,
+                concurrency=MODEL_THREADS,
+                executor=self._executor,
+                metrics=metrics,
+            )
         self._loader: threading.Thread | None = None
         self._loaded = threading.Event()
         metrics.model_ready.set(0)
@@ -164,6 +178,8 @@ class ModelRuntime:
 
     def close(self) -> None:
         """Release the model and the worker threads once the last request is answered."""
+        if self._batcher is not None:
+            self._batcher.close()
         self._executor.shutdown(wait=True, cancel_futures=True)
         self.state = State.STOPPED
         self.reason = "the server has stopped"
@@ -189,6 +205,8 @@ class ModelRuntime:
                 f"this {kind} has no class probabilities (no predict_proba): do not ask for them"
             )
         self.metrics.request_rows.observe(len(rows))
+        if self._batcher is not None:
+            return await self._batcher.submit(rows, proba=proba)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.predict_rows, rows, proba)
 
