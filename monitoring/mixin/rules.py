@@ -42,10 +42,17 @@ def _pct(x: float) -> str:
 
 def sli_expr(slo: SLO, window: str) -> str:
     if slo.name == "availability":
+        valid = f"sum by ({BY_MODEL}) (rate({REQUESTS}{{{PREDICTION}, {VALID_CODES}}}[{window}]))"
+        # `or 0 * valid`: a model that never failed has no 5xx/429 series at all, and its SLI must
+        # read 0, not vanish.
         return (
-            f"sum by ({BY_MODEL}) (rate({REQUESTS}{{{PREDICTION}, {BAD_CODES}}}[{window}]))\n"
+            f"(\n"
+            f"  sum by ({BY_MODEL}) (rate({REQUESTS}{{{PREDICTION}, {BAD_CODES}}}[{window}]))\n"
+            f"  or\n"
+            f"  0 * {valid}\n"
+            f")\n"
             f"/\n"
-            f"sum by ({BY_MODEL}) (rate({REQUESTS}{{{PREDICTION}, {VALID_CODES}}}[{window}]))"
+            f"{valid}"
         )
     le = f'le="{LATENCY_THRESHOLD_SECONDS:g}"'
     return (

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = ROOT / "charts" / "model-server" / "files"
+CHART = ROOT / "charts" / "model-server"
+FILES = CHART / "files"
 RULES_FILE = FILES / "prometheus-rules.yaml"
 DASHBOARDS = sorted((FILES / "dashboards").glob("*.json"))
 MONITORING = ROOT / "monitoring"
@@ -50,3 +51,50 @@ def mixin_path() -> None:
     """Make monitoring/mixin importable, as monitoring/generate.py does for itself."""
     if str(MONITORING) not in sys.path:
         sys.path.insert(0, str(MONITORING))
+
+
+def alerts() -> list[dict]:
+    return [r for g in load_rules()["groups"] for r in g["rules"] if "alert" in r]
+
+
+def recording_rules() -> list[dict]:
+    return [r for g in load_rules()["groups"] for r in g["rules"] if "record" in r]
+
+
+def dashboard_queries() -> list[tuple[str, str, str]]:
+    """(dashboard uid, panel title, PromQL) for every panel target of every dashboard."""
+    out = []
+    for board in load_dashboards().values():
+        for panel in all_panels(board):
+            for target in panel.get("targets", []):
+                out.append((board["uid"], panel["title"], target["expr"]))
+    return out
+
+
+def variable_queries() -> list[tuple[str, str, str]]:
+    """(dashboard uid, variable name, query) of every query variable."""
+    return [
+        (b["uid"], v["name"], v["query"])
+        for b in load_dashboards().values()
+        for v in b["templating"]["list"]
+        if v["type"] == "query"
+    ]
+
+
+def helm_template(values_file: Path) -> list[dict]:
+    """The chart rendered by the pinned helm (make tools) with one values file, as manifests."""
+    import subprocess
+
+    tools = ROOT / ".tools"
+    env = dict(os.environ, PATH=f"{tools / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    for name, sub in (
+        ("HELM_PLUGINS", "plugins"),
+        ("HELM_CACHE_HOME", "cache"),
+        ("HELM_CONFIG_HOME", "config"),
+        ("HELM_DATA_HOME", "data"),
+    ):
+        env[name] = str(tools / "helm" / sub)
+    args = [tool("helm"), "template", "t", str(CHART), "-f", str(values_file), "--kube-version", "1.31.0"]
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]

@@ -82,9 +82,17 @@ def _quantile(q: float, hist: str, extra: str = "", by: str = "le") -> str:
     return f"histogram_quantile({q:g}, sum by ({by}) (rate({hist}_bucket{{{sel}}}[{RI}])))"
 
 
+def _share(part: str, whole: str) -> str:
+    """part / whole of prediction requests; 0 (not "no data") when no request matches ``part``."""
+    total = f"sum(rate({REQ}{{{SEL}, {PREDICTION}{whole}}}[{RI}]))"
+    return f"(\n  sum(rate({REQ}{{{SEL}, {PREDICTION}, {part}}}[{RI}]))\n  or 0 * {total}\n)\n/\n{total}"
+
+
+FAILED = _share(BAD_CODES, f", {VALID_CODES}")
+CLIENT_ERRORS = _share('code=~"4..", code!="429"', "")
+
+
 def _overview() -> list[Any]:
-    valid = f"sum(rate({REQ}{{{SEL}, {PREDICTION}, {VALID_CODES}}}[{RI}]))"
-    bad = f"sum(rate({REQ}{{{SEL}, {PREDICTION}, {BAD_CODES}}}[{RI}]))"
     return [
         row("Overview: is the model healthy right now?"),
         stat_panel(
@@ -97,7 +105,7 @@ def _overview() -> list[Any]:
             "Failed requests (SLO)",
             "Share of valid prediction requests that failed (5xx, or shed with 429). Client errors (4xx) "
             f"are excluded. The availability SLO allows {AVAILABILITY.budget:.1%}.",
-            [Q(f"{bad} / {valid}", "failed")],
+            [Q(FAILED, "failed")],
             "percentunit",
             decimals=2,
             steps=thresholds(
@@ -184,16 +192,8 @@ def _traffic() -> list[Any]:
             "Failed: share of valid requests that failed (the availability SLI). Client errors: share of "
             "all prediction requests rejected as the client's fault (not in the SLO).",
             [
-                Q(
-                    f"sum(rate({REQ}{{{SEL}, {PREDICTION}, {BAD_CODES}}}[{RI}]))\n/\n"
-                    f"sum(rate({REQ}{{{SEL}, {PREDICTION}, {VALID_CODES}}}[{RI}]))",
-                    "failed (SLO)",
-                ),
-                Q(
-                    f'sum(rate({REQ}{{{SEL}, {PREDICTION}, code=~"4..", code!="429"}}[{RI}]))\n/\n'
-                    f"sum(rate({REQ}{{{SEL}, {PREDICTION}}}[{RI}]))",
-                    "client errors",
-                ),
+                Q(FAILED, "failed (SLO)"),
+                Q(CLIENT_ERRORS, "client errors"),
             ],
             "percentunit",
             steps=thresholds((None, "green"), (AVAILABILITY.budget, "red")),

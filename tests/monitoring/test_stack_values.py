@@ -1,0 +1,83 @@
+"""The kube-prometheus-stack and prometheus-adapter values agree with the chart and the rules."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import yaml
+from monitoring_support import ADAPTER_VALUES, CHART, DASHBOARDS, KPS_VALUES, ROOT, helm_template, load_rules
+
+
+def test_adapter_exposes_the_pods_metric_the_chart_hpa_asks_for():
+    values = yaml.safe_load(ADAPTER_VALUES.read_text())
+    rule = values["rules"]["custom"][0]
+    assert rule["name"]["as"] == "model_server_requests_per_second"
+    hpa = (ROOT / "charts" / "model-server" / "templates" / "hpa.yaml").read_text()
+    assert "name: model_server_requests_per_second" in hpa
+    overrides = rule["resources"]["overrides"]
+    assert overrides == {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
+    for template in ("<<.Series>>", "<<.LabelMatchers>>", "<<.GroupBy>>"):
+        assert template in rule["metricsQuery"]
+    # only prediction endpoints: the same selector as the SLO rules
+    sli = next(
+        r
+        for g in load_rules()["groups"]
+        for r in g["rules"]
+        if r.get("record") == "namespace_model:model_server_availability_errors:ratio_rate5m"
+    )
+    endpoint = re.search(r'endpoint=~"[^"]+"', rule["metricsQuery"]).group(0)
+    assert endpoint in sli["expr"]
+    assert values["rules"]["default"] is False
+
+
+def test_adapter_reaches_the_prometheus_that_kube_prometheus_stack_names():
+    kps = yaml.safe_load(KPS_VALUES.read_text())
+    url = yaml.safe_load(ADAPTER_VALUES.read_text())["prometheus"]["url"]
+    assert url == f"http://{kps['fullnameOverride']}-prometheus.monitoring.svc"
+
+
+def _ksm_label(resource_label: str) -> str:
+    """kube-state-metrics' name for an allow-listed Kubernetes label (non-alphanumerics to _)."""
+    return "label_" + re.sub(r"[^a-zA-Z0-9_]", "_", resource_label)
+
+
+def test_kube_state_metrics_exports_the_labels_the_rules_join_on():
+    allow = yaml.safe_load(KPS_VALUES.read_text())["kube-state-metrics"]["metricLabelsAllowlist"]
+    exported = {}
+    for entry in allow:
+        resource, labels = re.fullmatch(r"(\w+)=\[(.*)\]", entry).groups()
+        exported[resource] = {_ksm_label(lbl) for lbl in labels.split(",")}
+    text = yaml.safe_dump(load_rules())
+    used_pod = set(re.findall(r"label_model_server_io_\w+", text))
+    assert used_pod, "the rules no longer join on kube-state-metrics labels: drop the allow-list"
+    assert used_pod <= exported["pods"]
+    assert "label_model_server_io_model" in exported["horizontalpodautoscalers"]
+    # and the chart really puts those labels on pods and HPAs
+    helpers = (ROOT / "charts" / "model-server" / "templates" / "_helpers.tpl").read_text()
+    assert "model-server.io/model:" in helpers and "model-server.io/model-version:" in helpers
+
+
+def test_the_chart_ships_exactly_the_generated_rules_dashboards_and_scrape_labels():
+    rendered = helm_template(CHART / "ci" / "monitoring-values.yaml")
+    by_kind = {d["kind"]: d for d in rendered}
+    # the PrometheusRule carries the generated rule groups unchanged
+    assert by_kind["PrometheusRule"]["spec"]["groups"] == load_rules()["groups"]
+    # the dashboards ConfigMap is labelled for the sidecar kube-prometheus-stack.yaml configures
+    sidecar = yaml.safe_load(KPS_VALUES.read_text())["grafana"]["sidecar"]["dashboards"]
+    configmap = next(
+        d for d in rendered if d["kind"] == "ConfigMap" and sidecar["label"] in d["metadata"]["labels"]
+    )
+    assert configmap["metadata"]["labels"][sidecar["label"]] == sidecar["labelValue"]
+    assert configmap["metadata"]["annotations"][sidecar["folderAnnotation"]] == "model-server"
+    assert sidecar["searchNamespace"] == "ALL"
+    for path in DASHBOARDS:
+        assert json.loads(configmap["data"][path.name]) == json.loads(path.read_text())
+    # the ServiceMonitor turns the pod labels into the target labels every query aggregates by
+    relabel = {
+        r["targetLabel"]: r["sourceLabels"]
+        for r in by_kind["ServiceMonitor"]["spec"]["endpoints"][0]["relabelings"]
+    }
+    assert relabel["model"] == ["__meta_kubernetes_pod_label_model_server_io_model"]
+    assert relabel["model_version"] == ["__meta_kubernetes_pod_label_model_server_io_model_version"]
+    assert by_kind["PrometheusRule"]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
