@@ -14,6 +14,8 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 
 
 class JsonFormatter(logging.Formatter):
+    converter = time.gmtime  # type: ignore[assignment]  # timestamps in UTC, marked Z
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
@@ -31,9 +33,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure(level: str) -> None:
     handler = logging.StreamHandler(sys.stdout)
-    formatter = JsonFormatter()
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
+    handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
