@@ -3,7 +3,8 @@
 # owners' targets); mypy checks the whole package, since it imports them all.
 SERVICE_MODULES := __init__ artifact bundle cli demo errors features fetch layout logs observers protocol_named \
                    protocol_v1 protocol_v2 reference runtime settings trust wire
-SERVICE_PY := $(SERVICE_MODULES:%=service/model_server/%.py) service/model_server/http \
+SERVICE_HTTP := __init__ app endpoints middleware openapi responses routes server
+SERVICE_PY := $(SERVICE_MODULES:%=service/model_server/%.py) $(SERVICE_HTTP:%=service/model_server/http/%.py) \
               tests/service tests/serverproc.py tests/conftest.py
 LINT_TARGETS += lint-service
 
