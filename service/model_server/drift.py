@@ -224,6 +224,11 @@ class DriftMonitor:
         self._failed_once = False
         self._hook = _ScrapeHook(self._refresh_if_dirty)
         metrics.registry.register(self._hook)
+        # The registry collects in registration order: move the drift gauges behind the hook, so that
+        # a scrape shows the scores as of that scrape rather than as of the one before.
+        for gauge in (metrics.feature_drift, metrics.prediction_drift, metrics.drift_window_rows):
+            metrics.registry.unregister(gauge)
+            metrics.registry.register(gauge)
         metrics.drift_window_rows.set(0)
 
     # -- request path -------------------------------------------------------------------------
@@ -332,9 +337,18 @@ def build_drift_monitor(
 ) -> DriftMonitor | None:
     """The drift observer for a bundle (its parsed metadata.json), or None when drift is off.
 
-    Off when ``window_rows`` is 0 or the bundle carries no reference statistics (an older bundle):
-    the gauges then stay absent rather than report a made-up zero.
+    Off when ``window_rows`` is 0, or the bundle carries no usable reference statistics (logged): the
+    gauges then stay absent rather than report a made-up zero. Drift is advisory, so a bad reference
+    never keeps the model from serving.
     """
+    try:
+        return _build(metadata, metrics, window_rows)
+    except ReferenceStatsError as e:
+        log.warning("drift tracking off: %s", e)
+        return None
+
+
+def _build(metadata: Mapping[str, Any], metrics: Metrics, window_rows: int) -> DriftMonitor | None:
     reference = metadata.get("reference")
     if window_rows <= 0 or not reference:
         return None

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .bundle import LoadedBundle
+from .drift import build_drift_monitor
 from .features import Rows
 from .metrics import MAX_CLASS_LABELS, Metrics
 from .settings import Settings
@@ -64,4 +65,6 @@ class OutputMetrics:
 
 def build_observers(bundle: LoadedBundle, settings: Settings, metrics: Metrics) -> list[Observer]:
     observers: list[Observer] = [OutputMetrics(bundle, metrics)]
+    drift = build_drift_monitor(bundle.metadata.to_json(), metrics, settings.drift_window_rows)
+    observers += [drift] if drift is not None else []
     return observers

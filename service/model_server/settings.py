@@ -83,13 +83,14 @@ class Settings:
             "request_timeout_seconds",
             "batch_max_rows",
             "batch_queue_rows",
-            "drift_window_rows",
         )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be greater than 0, got {getattr(self, name)}")
         if self.shutdown_grace_seconds < 0 or self.batch_max_wait_ms < 0:
             raise SettingsError("SHUTDOWN_GRACE_SECONDS and BATCH_MAX_WAIT_MS must not be negative")
+        if self.drift_window_rows < 0:  # 0 turns drift tracking off (drift.build_drift_monitor)
+            raise SettingsError(f"DRIFT_WINDOW_ROWS must not be negative, got {self.drift_window_rows}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"PORT must be between 1 and 65535, got {self.port}")
         if self.log_level not in _LOG_LEVELS:
