@@ -17,6 +17,7 @@ from ..errors import ClientError
 from ..metrics import Metrics
 from ..runtime import ModelRuntime
 from ..settings import Settings
+from .fastpath import FastPredict
 from .middleware import AccessLog, InFlight, Limits
 from .openapi import install_openapi
 from .responses import error_response, json_response
@@ -94,6 +95,7 @@ def create_app(
         )
 
     install_openapi(app)
+    app.add_middleware(FastPredict)  # innermost: after the limits, before FastAPI's router (fastpath.py)
     app.add_middleware(Limits, settings=settings, metrics=metrics, in_flight=app.state.in_flight)
     app.add_middleware(AccessLog, metrics=metrics, log_bodies=settings.log_request_bodies)
     return app
