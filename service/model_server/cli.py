@@ -192,17 +192,16 @@ def _from_skops(model: Path, reference: Path, trust: list[str]) -> tuple[Any, An
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .bundle import load_bundle, sample_record
+    from .bundle import sample_record
     from .metrics import Metrics
     from .runtime import ModelRuntime
 
-    settings = _settings()
-    bundle = load_bundle(args.bundle, settings)  # raises BundleError with the reason
-    runtime = ModelRuntime(settings, Metrics(), args.bundle)
+    # The server's own loader: checksum, versions, trust list, expected name/version, warm-up.
+    runtime = ModelRuntime(_settings(), Metrics(), args.bundle)
     runtime.load()
-    if not runtime.ready or runtime.schema is None:
+    if not runtime.ready or runtime.schema is None or runtime.bundle is None:
         raise BundleError(runtime.reason)
-    meta = bundle.metadata
+    meta = runtime.bundle.metadata
     record = sample_record(meta)
     pred = runtime.predict_rows(runtime.schema.from_records([record]), meta.has_predict_proba)
     runtime.close()

@@ -75,8 +75,7 @@ def create_app(
             404: f"no endpoint {request.url.path}",
             405: f"{request.method} is not allowed on {request.url.path}",
         }.get(exc.status_code, str(exc.detail))
-        if exc.status_code == 404:
-            metrics.prediction_errors.labels(kind="not_found").inc()
+        # Not counted in prediction_errors: a scanner probing paths is not a failed prediction.
         request.state.error = message
         return json_response({"error": message}, exc.status_code, dict(exc.headers or {}))
 
