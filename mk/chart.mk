@@ -9,7 +9,7 @@ CHART_PY := $(CHART)/hack $(CHART)/scripts tests/chart
 
 LINT_TARGETS += lint-chart
 
-.PHONY: lint-chart chart-readme
+.PHONY: lint-chart chart-readme lock-image
 lint-chart: $(VENV)/.installed $(STAMPS)/helm-$(HELM_VERSION) ## hadolint, ruff on the chart's Python, helm lint every values file, README check
 	$(VENV)/bin/hadolint service/Dockerfile
 	$(VENV)/bin/ruff check $(CHART_PY)
@@ -23,3 +23,6 @@ lint-chart: $(VENV)/.installed $(STAMPS)/helm-$(HELM_VERSION) ## hadolint, ruff 
 
 chart-readme: $(VENV)/.installed ## regenerate the values table of charts/model-server/README.md
 	$(PY) $(CHART)/hack/values_table.py
+
+lock-image: $(VENV)/.installed ## re-resolve the image's build-backend lock (service/build-requirements.lock)
+	$(UV_COMPILE) service/build-requirements.in -o service/build-requirements.lock

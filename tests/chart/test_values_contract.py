@@ -78,10 +78,11 @@ def test_changing_the_model_version_rolls_the_pods_but_never_the_selector() -> N
     after = one(render(sets={"model.version": '"1.1.0"'}), "Deployment")
     assert after["spec"]["selector"] == before["spec"]["selector"]
     assert after["spec"]["template"] != before["spec"]["template"]
-    assert (
-        after["spec"]["template"]["metadata"]["annotations"]["checksum/model"]
-        != before["spec"]["template"]["metadata"]["annotations"]["checksum/model"]
-    )
+    checksum = before["spec"]["template"]["metadata"]["annotations"]["checksum/model"]
+    assert after["spec"]["template"]["metadata"]["annotations"]["checksum/model"] != checksum
+    # ... and settings that are not about the model leave the checksum alone.
+    other = one(render(sets={"replicaCount": "3", "server.logLevel": '"debug"'}), "Deployment")
+    assert other["spec"]["template"]["metadata"]["annotations"]["checksum/model"] == checksum
     # Every selector in the chart (Service, PDB, NetworkPolicy, ServiceMonitor, HPA target) is name +
     # instance only, so none changes with the model either.
     sets = {
