@@ -11,6 +11,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+# Appended, not prepended: tests/ (pythonpath) must keep winning for `conftest` and shared helpers.
 for path in (HERE, ROOT / "service" / "soak"):
     if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+        sys.path.append(str(path))
