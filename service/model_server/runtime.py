@@ -223,11 +223,12 @@ class ModelRuntime:
         m = self.metrics
         try:
             t0 = time.perf_counter()
-            preds = np.asarray(est.predict(rows))
+            X = self.schema.model_input(rows) if self.schema is not None else rows
+            preds = np.asarray(est.predict(X))
             t1 = time.perf_counter()
             probabilities = None
             if proba:
-                probabilities = np.asarray(est.predict_proba(rows), dtype=np.float64)
+                probabilities = np.asarray(est.predict_proba(X), dtype=np.float64)
             t2 = time.perf_counter()
         except (ValueError, TypeError) as e:
             # Input passed the schema but the model's own checks refused it (e.g. an unknown
