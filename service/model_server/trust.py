@@ -2,12 +2,15 @@
 
 skops already trusts plain containers, numpy arrays and most scikit-learn estimators by itself; a
 fitted model also needs a few more (tree structures, kd-trees, loss objects...), which
-``skops.io.get_untrusted_types`` reports. ``DEFAULT_TRUSTED_TYPES`` is what it reported for every
-classifier, regressor and transformer in ``sklearn.utils.all_estimators()`` fitted on numeric data, and for
-Pipelines/ColumnTransformers with OneHotEncoder/StandardScaler/SimpleImputer fitted on DataFrames
-(scikit-learn 1.9, skops 0.16). Every entry is a scikit-learn, numpy or scipy type or function that
-builds data, never one that runs arbitrary code (no ``builtins.eval``, ``functools.partial``,
-``operator.*``...). Anything else must be listed in ``TRUSTED_TYPES`` by whoever deploys the model.
+``skops.io.get_untrusted_types`` reports. ``DEFAULT_TRUSTED_TYPES`` is what it reported for the
+classifiers, regressors and transformers in ``sklearn.utils.all_estimators()`` fitted on numeric data
+(leaving out ``numpy.mean`` and a scipy array-API alias that only FeatureAgglomeration and
+SplineTransformer keep) and for Pipelines/ColumnTransformers with OneHotEncoder/StandardScaler/
+SimpleImputer fitted on DataFrames (scikit-learn 1.9, skops 0.16), plus the siblings another
+hyperparameter selects (the other losses, links, kernels, distance metrics and optimisers of the same
+families). Every entry is a scikit-learn, numpy or scipy type or function that builds data, never one
+that runs arbitrary code (no ``builtins.eval``, ``functools.partial``, ``operator.*``...). Anything
+else must be listed in ``TRUSTED_TYPES`` by whoever deploys the model.
 """
 
 from __future__ import annotations

@@ -317,3 +317,34 @@ def test_pandas_frame_with_numeric_columns_is_served_as_dataframe(tmp_path: Path
     model = LogisticRegression().fit(X, (X["a"] > 9).astype(int))
     meta = load_bundle(package(model, X, name="ab", version="1", out=tmp_path / "ab"), Settings()).metadata
     assert meta.input_kind == "dataframe" and meta.classes == (0, 1)
+
+
+def test_default_trust_list_covers_ordinary_estimators_and_only_real_library_types() -> None:
+    import importlib
+
+    from model_server.trust import DEFAULT_TRUSTED_TYPES
+    from sklearn.ensemble import (
+        GradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+        RandomForestRegressor,
+    )
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neural_network import MLPRegressor
+
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    fitted = [
+        GradientBoostingClassifier(n_estimators=3).fit(X, y),
+        HistGradientBoostingRegressor(max_iter=3).fit(X, X[:, 1]),
+        RandomForestRegressor(n_estimators=3).fit(X, X[:, 1]),
+        KNeighborsClassifier().fit(X, y),
+        MLPRegressor(max_iter=5).fit(X, X[:, 1]),
+        sales_regressor()[0],
+    ]
+    for est in fitted:
+        needed = set(sio.get_untrusted_types(data=sio.dumps(est)))
+        assert needed <= DEFAULT_TRUSTED_TYPES, (type(est).__name__, needed - DEFAULT_TRUSTED_TYPES)
+    for name in DEFAULT_TRUSTED_TYPES:
+        module, _, attr = name.rpartition(".")
+        assert module.split(".")[0] in ("sklearn", "numpy", "scipy"), name
+        assert hasattr(importlib.import_module(module), attr), name
