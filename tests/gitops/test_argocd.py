@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from gitops.support import ROOT, ROOT_APP, by_kind, kube_versions, kubeconform
+from gitops.support import ROOT, ROOT_APP, by_kind, helm_env, kube_versions, kubeconform, run, tool
 
 SEMVER = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
 
@@ -56,6 +56,12 @@ def test_the_root_application_is_the_only_place_the_git_url_is_written(
     assert seen == 5  # both generators, the template, both $values sources
     for project in by_kind(platform, "AppProject"):
         assert url in project["spec"]["sourceRepos"]
+
+
+def test_the_apps_chart_refuses_to_render_without_the_root_applications_url() -> None:
+    done = run([tool("helm"), "template", "apps", str(ROOT / "argocd" / "apps")], env=helm_env())
+    assert done.returncode != 0
+    assert "repoURL is set by the root Application (argocd/bootstrap/root-application.yaml)" in done.stderr
 
 
 def test_projects_come_first_then_the_monitoring_stack_then_the_models(
