@@ -13,9 +13,11 @@ promote: $(VENV)/.installed $(STAMPS)/helm-$(HELM_VERSION) ## copy a release: ma
 
 # actionlint also runs shellcheck over `run:` scripts when shellcheck is installed (GitHub's runners have
 # it). zizmor audits the workflows and dependabot.yml, offline: no GitHub API from make.
-lint-gitops: $(VENV)/.installed $(STAMPS)/actionlint-$(ACTIONLINT_VERSION) ## lint the GitHub workflows (actionlint, zizmor)
+lint-gitops: $(VENV)/.installed $(STAMPS)/actionlint-$(ACTIONLINT_VERSION) ## lint the GitHub workflows (actionlint, zizmor) and the GitOps Python
 	$(TOOLS_BIN)/actionlint .github/workflows/*.yml
 	$(VENV)/bin/zizmor --offline --no-progress .github
+	$(VENV)/bin/ruff check environments models .github/scripts tests/gitops
+	$(VENV)/bin/mypy --strict environments/promote.py
 
 # Only the pinned helm, for workflows that need nothing else (chart release, kind end-to-end, deploy).
 ci-helm: $(STAMPS)/helm-$(HELM_VERSION)
