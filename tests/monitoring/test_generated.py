@@ -9,8 +9,13 @@ from monitoring_support import DASHBOARDS, FILES, MONITORING, ROOT, RULES_FILE
 
 
 def test_generated_files_are_fresh():
-    result = subprocess.run([sys.executable, str(MONITORING / "generate.py"), "--check"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(MONITORING / "generate.py"), "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, f"run `make dashboards` and commit the result:\n{result.stderr}"
 
 

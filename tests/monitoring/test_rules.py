@@ -13,8 +13,9 @@ PROMTOOL_TESTS = sorted((MONITORING / "tests").glob("*.test.yaml"))
 
 
 def test_promtool_accepts_the_rule_file():
-    result = subprocess.run([tool("promtool"), "check", "rules", str(RULES_FILE)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [tool("promtool"), "check", "rules", str(RULES_FILE)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {sum(1 for _ in _all_rules())} rules found" in result.stdout
 
@@ -26,8 +27,13 @@ def _all_rules():
 
 @pytest.mark.parametrize("test_file", PROMTOOL_TESTS, ids=lambda p: p.name)
 def test_promtool_unit_tests_pass(test_file):
-    result = subprocess.run([tool("promtool"), "test", "rules", test_file.name], cwd=test_file.parent,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [tool("promtool"), "test", "rules", test_file.name],
+        cwd=test_file.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
@@ -50,15 +56,26 @@ def test_every_alert_is_tested_firing_and_quiet():
     names = [a["alert"] for a in alerts()]
     # the list: SLO burn (availability, latency; page and ticket), not ready, no traffic,
     # drift, restarts, HPA at max
-    assert sorted(names) == sorted([
-        "ModelServerAvailabilityBudgetBurnFast", "ModelServerAvailabilityBudgetBurnSlow",
-        "ModelServerLatencyBudgetBurnFast", "ModelServerLatencyBudgetBurnSlow",
-        "ModelServerModelUnavailable", "ModelServerPodNotReady", "ModelServerNoTraffic",
-        "ModelServerFeatureDrift", "ModelServerPredictionDrift", "ModelServerPodRestarting",
-        "ModelServerHPAAtMax",
-    ])
-    missing = {n: cases.get(n, {"firing": 0, "quiet": 0}) for n in names
-               if cases.get(n, {}).get("firing", 0) == 0 or cases.get(n, {}).get("quiet", 0) == 0}
+    assert sorted(names) == sorted(
+        [
+            "ModelServerAvailabilityBudgetBurnFast",
+            "ModelServerAvailabilityBudgetBurnSlow",
+            "ModelServerLatencyBudgetBurnFast",
+            "ModelServerLatencyBudgetBurnSlow",
+            "ModelServerModelUnavailable",
+            "ModelServerPodNotReady",
+            "ModelServerNoTraffic",
+            "ModelServerFeatureDrift",
+            "ModelServerPredictionDrift",
+            "ModelServerPodRestarting",
+            "ModelServerHPAAtMax",
+        ]
+    )
+    missing = {
+        n: cases.get(n, {"firing": 0, "quiet": 0})
+        for n in names
+        if cases.get(n, {}).get("firing", 0) == 0 or cases.get(n, {}).get("quiet", 0) == 0
+    }
     assert not missing, f"alerts without a firing and a quiet promtool case: {missing}"
     assert set(cases) <= set(names), f"tests of alerts that do not exist: {set(cases) - set(names)}"
 
