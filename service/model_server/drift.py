@@ -132,15 +132,18 @@ def make_binner(name: str, stat: Mapping[str, Any], allow_nan: bool = False) -> 
         edges = np.asarray(stat.get("edges", []), dtype=np.float64)
         counts = list(stat.get("counts", []))
         if edges.ndim != 1 or len(counts) != len(edges) + 1:
-            raise ReferenceStatsError(f"reference {name!r}: need k edges and k+1 counts, "
-                                  f"got {edges.size} edges and {len(counts)} counts")
+            raise ReferenceStatsError(
+                f"reference {name!r}: need k edges and k+1 counts, "
+                f"got {edges.size} edges and {len(counts)} counts"
+            )
         if np.any(np.diff(edges) <= 0) or not np.all(np.isfinite(edges)):
             raise ReferenceStatsError(f"reference {name!r}: edges must be finite and strictly increasing")
         missing = stat.get("missing")
         _check_counts(f"reference {name!r}", [*counts, missing or 0])
         scored = len(counts) + (0 if missing is None and allow_nan else 1)
-        return Binner(name, "numeric", np.asarray([*counts, missing or 0], dtype=np.float64), scored,
-                      edges=edges)
+        return Binner(
+            name, "numeric", np.asarray([*counts, missing or 0], dtype=np.float64), scored, edges=edges
+        )
     if kind == "categorical":
         raw = stat.get("counts")
         if not isinstance(raw, Mapping) or not raw:
@@ -317,8 +320,14 @@ class DriftMonitor:
         with np.errstate(divide="ignore", invalid="ignore"):
             terms = np.where(self._mask, (a - e) * np.log(a / e), 0.0)
         values = terms.sum(axis=1)
-        return ({b.name: float(v) for b, v, m in zip(self._binners, values, self._min_rows, strict=True)
-                 if rows >= m}, rows)
+        return (
+            {
+                b.name: float(v)
+                for b, v, m in zip(self._binners, values, self._min_rows, strict=True)
+                if rows >= m
+            },
+            rows,
+        )
 
     @property
     def window_rows(self) -> int:
@@ -333,7 +342,9 @@ PREDICTION_COLUMN = "__prediction__"
 
 
 def build_drift_monitor(
-    metadata: Mapping[str, Any], metrics: Metrics, window_rows: int,
+    metadata: Mapping[str, Any],
+    metrics: Metrics,
+    window_rows: int,
 ) -> DriftMonitor | None:
     """The drift observer for a bundle (its parsed metadata.json), or None when drift is off.
 
@@ -355,8 +366,11 @@ def _build(metadata: Mapping[str, Any], metrics: Metrics, window_rows: int) -> D
     feature_stats = reference.get("features", {})
     names = [f["name"] if isinstance(f, Mapping) else str(f) for f in metadata.get("features", [])]
     if len(names) > MAX_FEATURES:
-        log.warning("drift: tracking the first %d of %d features (MAX_FEATURES bounds the series)",
-                    MAX_FEATURES, len(names))
+        log.warning(
+            "drift: tracking the first %d of %d features (MAX_FEATURES bounds the series)",
+            MAX_FEATURES,
+            len(names),
+        )
     allow_nan = bool(metadata.get("allow_nan", False))
     binners = []
     for name in names[:MAX_FEATURES]:

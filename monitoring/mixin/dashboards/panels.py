@@ -171,7 +171,15 @@ def table_panel(
     units: dict[str, str] | None = None,
 ) -> table.Panel:
     """A table of instant queries merged on their labels (one row per label set)."""
-    p = table.Panel().title(title).description(description).datasource(DATASOURCE).span(w).height(h)
+    p = (
+        table.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .span(w)
+        .height(h)
+        .show_header(True)
+    )
     p = p.with_transformation(DataTransformerConfig(id_val="merge", options={}))
     if organize is not None:
         p = p.with_transformation(DataTransformerConfig(id_val="organize", options=organize))
