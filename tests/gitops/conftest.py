@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 from gitops.argocd_emulator import expand
-from gitops.support import ROOT, by_kind, k8s_schemas_into, load_all, render_root, root_application
+from gitops.support import (
+    ROOT,
+    by_kind,
+    helm_template,
+    k8s_schemas_into,
+    kube_versions,
+    load_all,
+    render_root,
+    root_application,
+)
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +51,24 @@ def models_appset(platform: list[dict[str, Any]]) -> dict[str, Any]:
 def generated_apps(models_appset: dict[str, Any]) -> list[dict[str, Any]]:
     """The Applications the ApplicationSet controller would create from this checkout's files."""
     return expand(models_appset, ROOT)
+
+
+@pytest.fixture(scope="session")
+def rendered_apps(generated_apps: list[dict[str, Any]],
+                  tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
+    """{kube version: {Application name: file with its `helm template` output}}, rendered once.
+
+    A failed render is a test failure here, naming the Application and helm's message."""
+    out: dict[str, dict[str, Path]] = {}
+    for version in kube_versions():
+        folder = tmp_path_factory.mktemp(f"rendered-{version}")
+        out[version] = {}
+        for app in generated_apps:
+            done = helm_template(app, version)
+            name = app["metadata"]["name"]
+            if done.returncode != 0:
+                pytest.fail(f"{name} does not render for Kubernetes {version}: {done.stderr}")
+            path = folder / f"{name}.yaml"
+            path.write_text(done.stdout)
+            out[version][name] = path
+    return out

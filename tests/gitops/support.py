@@ -83,14 +83,17 @@ def k8s_schemas_into(out: Path) -> Path:
     return out
 
 
-def kubeconform(text: str, version: str, schema_dir: Path) -> subprocess.CompletedProcess[str]:
-    """Strict validation: built-in kinds from kubernetes-validate, custom resources from tests/schemas."""
+def kubeconform(text: str | list[Path], version: str, schema_dir: Path) -> subprocess.CompletedProcess[str]:
+    """Strict validation: built-in kinds from kubernetes-validate, custom resources from tests/schemas.
+
+    `text` is one YAML stream (read from stdin), or files, whose names then appear in the messages."""
+    files = ["-"] if isinstance(text, str) else [str(f) for f in text]
     return run([tool("kubeconform"), "-strict", "-summary", "-kubernetes-version", version,
                 "-schema-location", f"{schema_dir}/{{{{ .NormalizedKubernetesVersion }}}}-local-strict/"
                                     "{{ .ResourceKind }}{{ .KindSuffix }}.json",
                 "-schema-location", f"{CRD_SCHEMAS}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_"
                                     "{{ .ResourceAPIVersion }}.json",
-                "-"], input=text)
+                *files], input=text if isinstance(text, str) else None)
 
 
 # ---------------------------------------------------------------------------------------------------
