@@ -64,11 +64,16 @@ def parse_tokens(text: str, source: str = "tokens file") -> list[str]:
         if not line or line.startswith("#"):
             continue
         if not _TOKEN_RE.match(line):
-            log.error("ignoring line %d of %s: a token may hold only letters, digits and -._~+/=",
-                      number, source)
+            log.error(
+                "ignoring line %d of %s: a token may hold only letters, digits and -._~+/=", number, source
+            )
         elif len(line) < MIN_TOKEN_LENGTH:
-            log.error("ignoring line %d of %s: a token must be at least %d characters", number, source,
-                      MIN_TOKEN_LENGTH)
+            log.error(
+                "ignoring line %d of %s: a token must be at least %d characters",
+                number,
+                source,
+                MIN_TOKEN_LENGTH,
+            )
         else:
             tokens.append(line)
     return tokens
@@ -121,13 +126,17 @@ class TokenFile:
             text = self.path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             self._digests = ()
-            log.error("AUTH_TOKENS_FILE %s cannot be read (%s): every prediction request is refused "
-                      "until it can", self.path, type(e).__name__)
+            log.error(
+                "AUTH_TOKENS_FILE %s cannot be read (%s): every prediction request is refused until it can",
+                self.path,
+                type(e).__name__,
+            )
             return
         tokens = parse_tokens(text, str(self.path))
         self._digests = tuple(_digest(t.encode()) for t in tokens)
         if tokens:
             log.info("auth tokens loaded", extra={"tokens": len(tokens), "path": str(self.path)})
         else:
-            log.error("AUTH_TOKENS_FILE %s lists no usable token: every prediction request is refused",
-                      self.path)
+            log.error(
+                "AUTH_TOKENS_FILE %s lists no usable token: every prediction request is refused", self.path
+            )

@@ -64,17 +64,30 @@ def set_artifact(bundle: Path, data: bytes, *, fix_checksum: bool = True) -> Pat
 
 
 def _str_node(value: str) -> dict[str, Any]:
-    return {"__class__": "str", "__module__": "builtins", "__loader__": "JsonNode",
-            "content": json.dumps(value), "is_json": True, "__id__": next(_next_id)}
+    return {
+        "__class__": "str",
+        "__module__": "builtins",
+        "__loader__": "JsonNode",
+        "content": json.dumps(value),
+        "is_json": True,
+        "__id__": next(_next_id),
+    }
 
 
 def call_node(module: str, name: str, *args: str) -> dict[str, Any]:
     """``module.name(*args)`` at load time: skops' ConstructorFromReduceNode calls the type it names
     with the stored arguments, so naming a function instead of a class makes it a call."""
     return {
-        "__class__": name, "__module__": module, "__loader__": "ConstructorFromReduceNode",
-        "content": {"__class__": "tuple", "__module__": "builtins", "__loader__": "TupleNode",
-                    "content": [_str_node(a) for a in args], "__id__": next(_next_id)},
+        "__class__": name,
+        "__module__": module,
+        "__loader__": "ConstructorFromReduceNode",
+        "content": {
+            "__class__": "tuple",
+            "__module__": "builtins",
+            "__loader__": "TupleNode",
+            "content": [_str_node(a) for a in args],
+            "__id__": next(_next_id),
+        },
         "__id__": next(_next_id),
     }
 
@@ -86,12 +99,27 @@ def function_node(module: str, name: str) -> dict[str, Any]:
 
 def object_node(module: str, name: str) -> dict[str, Any]:
     """An instance of a class the server does not know (a data scientist's own transformer)."""
-    empty = {"__class__": "dict", "__module__": "builtins", "__loader__": "DictNode", "content": {},
-             "key_types": {"__class__": "list", "__module__": "builtins", "__loader__": "ListNode",
-                           "content": [], "__id__": next(_next_id)},
-             "__id__": next(_next_id)}
-    return {"__class__": name, "__module__": module, "__loader__": "ObjectNode", "content": empty,
-            "__id__": next(_next_id)}
+    empty = {
+        "__class__": "dict",
+        "__module__": "builtins",
+        "__loader__": "DictNode",
+        "content": {},
+        "key_types": {
+            "__class__": "list",
+            "__module__": "builtins",
+            "__loader__": "ListNode",
+            "content": [],
+            "__id__": next(_next_id),
+        },
+        "__id__": next(_next_id),
+    }
+    return {
+        "__class__": name,
+        "__module__": module,
+        "__loader__": "ObjectNode",
+        "content": empty,
+        "__id__": next(_next_id),
+    }
 
 
 def inject_attribute(artifact: bytes, attribute: str, node: dict[str, Any]) -> bytes:
@@ -132,8 +160,9 @@ class Zeros(io.RawIOBase):
         return n
 
 
-def member(name: str, data: bytes = b"", *, kind: bytes = tarfile.REGTYPE, link: str = "",
-           size: int | None = None) -> tuple[tarfile.TarInfo, Any]:
+def member(
+    name: str, data: bytes = b"", *, kind: bytes = tarfile.REGTYPE, link: str = "", size: int | None = None
+) -> tuple[tarfile.TarInfo, Any]:
     info = tarfile.TarInfo(name)
     info.type = kind
     info.linkname = link
@@ -153,8 +182,10 @@ def tar_gz(members: list[tuple[tarfile.TarInfo, Any]], *, pax: dict[str, str] | 
 
 
 def bundle_members(bundle: Path) -> list[tuple[tarfile.TarInfo, Any]]:
-    return [member(ARTIFACT, (bundle / ARTIFACT).read_bytes()),
-            member(METADATA, (bundle / METADATA).read_bytes())]
+    return [
+        member(ARTIFACT, (bundle / ARTIFACT).read_bytes()),
+        member(METADATA, (bundle / METADATA).read_bytes()),
+    ]
 
 
 def gzip_bomb(name: str, size: int) -> bytes:

@@ -87,8 +87,9 @@ def test_an_in_place_rewrite_is_noticed(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("content", [None, "", "# nothing yet\n", "short\n", b"\xff\xfe" + NEW.encode()])
-def test_fails_closed_without_a_usable_token(tmp_path: Path, content: str | bytes | None,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_fails_closed_without_a_usable_token(
+    tmp_path: Path, content: str | bytes | None, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "tokens"
     if isinstance(content, bytes):
         path.write_bytes(content)

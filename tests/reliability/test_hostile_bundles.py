@@ -47,6 +47,7 @@ class Case:
 def _inject(node_for: Callable[[Path], dict[str, Any]]) -> Callable[[Path, Path], None]:
     def build(bundle: Path, marker: Path) -> None:
         set_artifact(bundle, inject_attribute((bundle / ARTIFACT).read_bytes(), "_payload", node_for(marker)))
+
     return build
 
 
@@ -94,6 +95,7 @@ def _feature(feature: str, **changes: Any) -> Callable[[dict[str, Any]], None]:
                 f.update(changes)
                 if changes.get("dtype", "string") != "string":
                     f.pop("categories", None)
+
     return edit
 
 
@@ -103,55 +105,94 @@ def _swap(m: dict[str, Any]) -> None:
 
 CASES: dict[str, Case] = {
     # untrusted types: refused by the trust list, which comes from the server's settings only
-    "custom-class": Case("iris", _inject(lambda _: object_node("acme_models.transformers", "Scaler")),
-                         ("acme_models.transformers.Scaler", "not trusted", "TRUSTED_TYPES")),
+    "custom-class": Case(
+        "iris",
+        _inject(lambda _: object_node("acme_models.transformers", "Scaler")),
+        ("acme_models.transformers.Scaler", "not trusted", "TRUSTED_TYPES"),
+    ),
     "os-system-call": Case("iris", _inject(_os_system), ("os.system", "not trusted"), payload=True),
-    "exec-call": Case("iris",
-                      _inject(lambda m: call_node("builtins", "exec", f"open({str(m)!r}, 'w').close()")),
-                      ("builtins.exec", "not trusted"), payload=True),
-    "subprocess-call": Case("iris", _inject(lambda m: call_node("subprocess", "getoutput", f"touch {m}")),
-                            ("subprocess.getoutput", "not trusted"), payload=True),
-    "eval-reference": Case("iris", _inject(lambda _: function_node("builtins", "eval")),
-                           ("builtins.eval", "not trusted")),
+    "exec-call": Case(
+        "iris",
+        _inject(lambda m: call_node("builtins", "exec", f"open({str(m)!r}, 'w').close()")),
+        ("builtins.exec", "not trusted"),
+        payload=True,
+    ),
+    "subprocess-call": Case(
+        "iris",
+        _inject(lambda m: call_node("subprocess", "getoutput", f"touch {m}")),
+        ("subprocess.getoutput", "not trusted"),
+        payload=True,
+    ),
+    "eval-reference": Case(
+        "iris", _inject(lambda _: function_node("builtins", "eval")), ("builtins.eval", "not trusted")
+    ),
     "self-whitelisted": Case("iris", _self_whitelisted, ("os.system", "not trusted"), payload=True),
-    "unrelated-extra-trust": Case("iris", _inject(_os_system), ("os.system", "not trusted"),
-                                  env={"TRUSTED_TYPES": "collections.Counter,sklearn.svm._classes.SVC"},
-                                  payload=True),
+    "unrelated-extra-trust": Case(
+        "iris",
+        _inject(_os_system),
+        ("os.system", "not trusted"),
+        env={"TRUSTED_TYPES": "collections.Counter,sklearn.svm._classes.SVC"},
+        payload=True,
+    ),
     # damaged or foreign artifacts
     "tampered": Case("iris", _tampered, ("checksum mismatch", "changed or truncated")),
     "truncated-artifact": Case("iris", _truncated, ("not a readable skops file",)),
     "pickle-artifact": Case("iris", _pickle, ("not a readable skops file",)),
-    "sklearn-version": Case("iris", _meta(lambda m: m["versions"].__setitem__("sklearn", "1.2.2")),
-                            ("scikit-learn 1.2.2", "ALLOW_SKLEARN_VERSION_MISMATCH")),
-    "metadata-not-json": Case("iris", lambda b, _: (b / "metadata.json").write_text("{not json"),
-                              ("cannot be read as JSON",)),
+    "sklearn-version": Case(
+        "iris",
+        _meta(lambda m: m["versions"].__setitem__("sklearn", "1.2.2")),
+        ("scikit-learn 1.2.2", "ALLOW_SKLEARN_VERSION_MISMATCH"),
+    ),
+    "metadata-not-json": Case(
+        "iris", lambda b, _: (b / "metadata.json").write_text("{not json"), ("cannot be read as JSON",)
+    ),
     # metadata that lies about the model
-    "feature-count": Case("iris", _meta(lambda m: m["features"].pop()),
-                          ("lists 3 features, the model takes 4",)),
-    "feature-names": Case("sales", _meta(_feature("price", name="cost")),
-                          ("'cost'", "fitted on ['region', 'price', 'advertising', 'store_size']")),
+    "feature-count": Case(
+        "iris", _meta(lambda m: m["features"].pop()), ("lists 3 features, the model takes 4",)
+    ),
+    "feature-names": Case(
+        "sales",
+        _meta(_feature("price", name="cost")),
+        ("'cost'", "fitted on ['region', 'price', 'advertising', 'store_size']"),
+    ),
     "feature-order": Case("sales", _meta(_swap), ("names and order must match",)),
-    "feature-dtype": Case("sales", _meta(_feature("price", dtype="string")),
-                          ("feature 'price' is string but its training data was numeric",)),
-    "category-as-number": Case("sales", _meta(_feature("region", dtype="float")),
-                               ("feature 'region' is float but its training data was categorical",)),
-    "string-on-array-model": Case("iris", _meta(_feature("sepal_length", dtype="string")),
-                                  ("'sepal_length' is a string, but the model was fitted on a numeric "
-                                   "array",)),
-    "input-kind": Case("iris", _meta(lambda m: m.__setitem__("input_kind", "dataframe")),
-                       ("input_kind dataframe", "fitted on an array")),
-    "classes": Case("iris", _meta(lambda m: m.__setitem__("classes", ["cat", "dog", "bird"])),
-                    ("classes differ",)),
-    "task": Case("iris", _meta(lambda m: m.__setitem__("task", "regressor")),
-                 ("says task regressor", "RandomForestClassifier")),
+    "feature-dtype": Case(
+        "sales",
+        _meta(_feature("price", dtype="string")),
+        ("feature 'price' is string but its training data was numeric",),
+    ),
+    "category-as-number": Case(
+        "sales",
+        _meta(_feature("region", dtype="float")),
+        ("feature 'region' is float but its training data was categorical",),
+    ),
+    "string-on-array-model": Case(
+        "iris",
+        _meta(_feature("sepal_length", dtype="string")),
+        ("'sepal_length' is a string, but the model was fitted on a numeric array",),
+    ),
+    "input-kind": Case(
+        "iris",
+        _meta(lambda m: m.__setitem__("input_kind", "dataframe")),
+        ("input_kind dataframe", "fitted on an array"),
+    ),
+    "classes": Case(
+        "iris", _meta(lambda m: m.__setitem__("classes", ["cat", "dog", "bird"])), ("classes differ",)
+    ),
+    "task": Case(
+        "iris",
+        _meta(lambda m: m.__setitem__("task", "regressor")),
+        ("says task regressor", "RandomForestClassifier"),
+    ),
 }
 # Served by real processes (the rest are checked in-process: same load_bundle, no startup cost).
 IN_PROCESSES = ("os-system-call", "pickle-artifact", "tampered", "feature-order")
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, iris_bundle: Path,
-          sales_bundle: Path) -> dict[str, tuple[Path, Path]]:
+def built(
+    tmp_path_factory: pytest.TempPathFactory, iris_bundle: Path, sales_bundle: Path
+) -> dict[str, tuple[Path, Path]]:
     root = tmp_path_factory.mktemp("hostile-bundles")
     out: dict[str, tuple[Path, Path]] = {}
     for name, case in CASES.items():
@@ -205,11 +246,15 @@ def test_served_hostile_bundles_stay_live_and_never_ready(built: dict[str, tuple
             status, body = http_get(srv.url("/readyz"))
             assert status == 503 and json.loads(body)["status"] == "failed"
             assert b"model_server_model_ready 0.0" in http_get(srv.url("/metrics"))[1]
-            status, body = _post(srv.url("/predict"), {"sepal_length": 5.1, "sepal_width": 3.5,
-                                                       "petal_length": 1.4, "petal_width": 0.2})
+            status, body = _post(
+                srv.url("/predict"),
+                {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2},
+            )
             assert status == 503 and "not ready" in json.loads(body)["error"], body
-            assert any(line.get("level") == "error" and CASES[name].phrases[0] in str(line.get("msg"))
-                       for line in srv.log_lines()), f"{name}: the log does not say what to fix"
+            assert any(
+                line.get("level") == "error" and CASES[name].phrases[0] in str(line.get("msg"))
+                for line in srv.log_lines()
+            ), f"{name}: the log does not say what to fix"
             assert not built[name][1].exists(), f"{name}: the payload ran"
     finally:
         codes = {name: srv.stop() for name, srv in servers.items()}
@@ -219,8 +264,13 @@ def test_served_hostile_bundles_stay_live_and_never_ready(built: dict[str, tuple
 def test_validate_refuses_a_code_executing_bundle(built: dict[str, tuple[Path, Path]]) -> None:
     bundle, marker = built["subprocess-call"]
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    result = subprocess.run([str(ROOT / ".venv/bin/model-server"), "validate", str(bundle)],
-                            capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [str(ROOT / ".venv/bin/model-server"), "validate", str(bundle)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "subprocess.getoutput" in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert not marker.exists()

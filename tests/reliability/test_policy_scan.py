@@ -45,8 +45,15 @@ def written_exceptions() -> dict[str, str]:
 @cache
 def scan(values: Path) -> tuple[Finding, ...]:
     rendered = run(helm_template_args([values])).stdout
-    args = [tool("kube-score"), "score", "--output-format", "json",
-            "--kubernetes-version", "v" + ".".join(kube_version_floor().split(".")[:2]), "-"]
+    args = [
+        tool("kube-score"),
+        "score",
+        "--output-format",
+        "json",
+        "--kubernetes-version",
+        "v" + ".".join(kube_version_floor().split(".")[:2]),
+        "-",
+    ]
     for check in OPTIONAL_CHECKS:
         args[2:2] = ["--enable-optional-test", check]
     proc = run(args, check=False, input=rendered)
@@ -57,8 +64,15 @@ def scan(values: Path) -> tuple[Finding, ...]:
             if c["skipped"]:
                 continue
             comments = "; ".join(f"{x.get('path', '')} {x['summary']}".strip() for x in c["comments"] or [])
-            findings.append(Finding(obj["type_meta"]["kind"], obj["object_meta"]["name"], c["check"]["id"],
-                                    c["grade"], comments))
+            findings.append(
+                Finding(
+                    obj["type_meta"]["kind"],
+                    obj["object_meta"]["name"],
+                    c["check"]["id"],
+                    c["grade"],
+                    comments,
+                )
+            )
     return tuple(findings)
 
 
@@ -91,16 +105,26 @@ def test_the_network_policy_exception_covers_only_the_default_and_the_test_pod()
     enabled = [v for v in SCENARIOS if values_of(v).get("networkPolicy", {}).get("enabled")]
     assert enabled, "no ci/ scenario enables the NetworkPolicy"
     for values in enabled:
-        uncovered = [f for f in scan(values) if f.check == "pod-networkpolicy" and f.grade <= CRITICAL
-                     and f.kind != "Pod"]
+        uncovered = [
+            f
+            for f in scan(values)
+            if f.check == "pod-networkpolicy" and f.grade <= CRITICAL and f.kind != "Pod"
+        ]
         assert not uncovered, f"{values.name}: {uncovered}"
 
 
 def test_production_security_settings_pass_without_exceptions() -> None:
     """The checks the chart must pass outright in every scenario: no exception may ever cover them."""
-    must_pass = {"container-security-context-privileged", "container-security-context-readonlyrootfilesystem",
-                 "container-security-context-user-group-id", "container-seccomp-profile",
-                 "container-image-tag", "pod-probes", "label-values", "stable-version"}
+    must_pass = {
+        "container-security-context-privileged",
+        "container-security-context-readonlyrootfilesystem",
+        "container-security-context-user-group-id",
+        "container-seccomp-profile",
+        "container-image-tag",
+        "pod-probes",
+        "label-values",
+        "stable-version",
+    }
     assert not must_pass & set(written_exceptions())
     for values in SCENARIOS:
         seen = {f.check for f in scan(values)}

@@ -17,6 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..auth import TokenFile, Unauthorized
 from ..errors import DeadlineExceeded, Overloaded, PayloadTooLarge, UnsupportedMediaType
 from ..metrics import Metrics
 from ..settings import Settings
@@ -111,18 +112,27 @@ class AccessLog:
 
 
 class Limits:
-    def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics, in_flight: InFlight) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        metrics: Metrics,
+        in_flight: InFlight,
+        tokens: TokenFile | None = None,
+    ) -> None:
         self.app = app
         self.settings = settings
         self.metrics = metrics
         self.in_flight = in_flight
+        self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or not endpoint_of(scope).prediction:
             await self.app(scope, receive, send)
             return
         s, state = self.settings, scope["state"]
-        error = self._precheck(scope)
+        # Authentication first: a caller without a token learns nothing, not even how busy we are.
+        error = self._authenticate(scope) or self._precheck(scope)
         if error is not None:
             state["error"] = error.message
             await send_error(send, error, self.metrics)
@@ -165,6 +175,11 @@ class Limits:
         finally:
             self.in_flight.count -= 1
             self.metrics.in_flight.dec()
+
+    def _authenticate(self, scope: Scope) -> Unauthorized | None:
+        if self.tokens is None or self.tokens.allows(_header(scope, b"authorization")):
+            return None
+        return Unauthorized()
 
     def _precheck(self, scope: Scope) -> Overloaded | UnsupportedMediaType | PayloadTooLarge | None:
         s = self.settings

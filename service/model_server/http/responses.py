@@ -23,8 +23,9 @@ def raw_json(body: bytes, status: int = 200, headers: dict[str, str] | None = No
 
 
 def error_headers(err: ClientError) -> dict[str, str]:
-    # 429 and 503 are temporary: tell clients when retrying makes sense.
-    return {"Retry-After": "1"} if err.status in (429, 503) else {}
+    # 429 and 503 are temporary: tell clients when retrying makes sense. 401 carries its challenge.
+    headers = {"Retry-After": "1"} if err.status in (429, 503) else {}
+    return headers | getattr(err, "headers", {})
 
 
 def error_response(err: ClientError, metrics: Metrics) -> Response:
