@@ -24,13 +24,12 @@ SPACE := $(EMPTY) $(EMPTY)
 # A stamp names the version, so bumping a pin above rebuilds that tool and nothing else.
 TOOL_STAMPS := $(STAMPS)/helm-$(HELM_VERSION) $(STAMPS)/kubeconform-$(KUBECONFORM_VERSION) \
                $(STAMPS)/actionlint-$(ACTIONLINT_VERSION) $(STAMPS)/kube-score-$(KUBE_SCORE_VERSION) \
-               $(STAMPS)/unittest-$(HELM_UNITTEST_VERSION) \
-               $(STAMPS)/apt-$(subst $(SPACE),-,$(APT_PACKAGES))
+               $(STAMPS)/unittest-$(HELM_UNITTEST_VERSION)
 GO_INSTALL = CGO_ENABLED=0 GOFLAGS=-trimpath go install
 GO_BUILD   = CGO_ENABLED=0 GOFLAGS=-trimpath go build
 
 .PHONY: tools
-tools: $(TOOL_STAMPS) ## install every pinned tool into .tools/ (idempotent, no downloads from GitHub)
+tools: $(TOOL_STAMPS) apt-tools ## install every pinned tool into .tools/ (idempotent, no downloads from GitHub)
 
 $(STAMPS)/helm-%:
 	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) helm.sh/helm/v3/cmd/helm@$*
@@ -64,11 +63,13 @@ $(STAMPS)/unittest-%:
 
 # apt needs root: it is root here; GitHub runners have passwordless sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-$(STAMPS)/apt-%:
+# No stamp here: a stamp restored from a CI cache would skip the install on a fresh runner, and
+# checking three commands costs nothing. Debian starts a system Prometheus on :9090 at install;
+# the tests run their own on free ports, so it is switched off.
+.PHONY: apt-tools
+apt-tools:
 	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null || ! command -v wrk >/dev/null; then \
 	  echo "apt-get install $(APT_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	  $(SUDO) systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true; \
 	fi
-	@# Debian's package starts a system Prometheus on :9090; our tests start their own on free ports.
-	@$(SUDO) systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
-	@mkdir -p $(STAMPS) && touch $@
