@@ -1,9 +1,10 @@
-"""Puts tests/monitoring on sys.path so its tests share ``monitoring_support`` (tests/conftest.py
-already owns the module name ``conftest``)."""
+"""Makes the helper modules of tests/monitoring importable (``monitoring_support``,
+``prometheus_harness``). Appended, not prepended: ``import conftest`` elsewhere must keep finding
+tests/conftest.py first."""
 
 import sys
 from pathlib import Path
 
 HERE = str(Path(__file__).resolve().parent)
 if HERE not in sys.path:
-    sys.path.insert(0, HERE)
+    sys.path.append(HERE)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -45,12 +44,6 @@ def all_panels(board: dict) -> list[dict]:
         out.append(p)
         out.extend(p.get("panels", []))  # collapsed rows keep their panels inside
     return out
-
-
-def mixin_path() -> None:
-    """Make monitoring/mixin importable, as monitoring/generate.py does for itself."""
-    if str(MONITORING) not in sys.path:
-        sys.path.insert(0, str(MONITORING))
 
 
 def alerts() -> list[dict]:
