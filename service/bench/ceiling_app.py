@@ -17,7 +17,8 @@ from fastapi import FastAPI, Request, Response
 ANSWER = orjson.dumps({"model_name": "constant", "model_version": "1", "outputs": [
     {"name": "predict", "shape": [1], "datatype": "FP64", "data": [0.0]}]})
 
-app = FastAPI()
+# The same FastAPI settings as model-server's app (http/app.py): OpenTelemetry hook off.
+app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})
 
 
 @app.get("/readyz")

@@ -238,6 +238,21 @@ def post(url: str, body: Path) -> tuple[int, bytes]:
         return e.code, e.read()
 
 
+def settle(url: str, body: Path, timeout: float = 30) -> None:
+    """Wait until the contender has answered what wrk left in flight when it stopped.
+
+    wrk closes its connections mid-request; a server keeps working on those requests (nothing tells
+    it the client left), so the next cell would start against a queue still full of them and count
+    its own overload answers. One request answered 200 after them (queues are FIFO) means they are done.
+    """
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if post(url, body)[0] == 200:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer 200 within {timeout}s after a load")
+
+
 def wrk(url: str, body: Path, connections: int, seconds: float) -> dict[str, Any]:
     cmd = ["taskset", "-c", LOAD_CPU, WRK, "-t1", f"-c{connections}", f"-d{max(seconds, 1):g}s",
            "--timeout", "10s", "-s", str(HERE / "post.lua"), url]
@@ -274,7 +289,9 @@ def run_contender(c: Contender, m: bench_models.BenchModel, loads: list[Load], l
                 raise RuntimeError(f"{c.key} answered {status} to {path}: {answer[:300]!r}")
             if WARMUP > 0:
                 wrk(base + path, body, load.connections, WARMUP)
+                settle(base + path, body)
             r = wrk(base + path, body, load.connections, DURATION)
+            settle(base + path, body)
             seconds = r["duration_us"] / 1e6
             errors = sum(r["errors"].values())
             row = {
