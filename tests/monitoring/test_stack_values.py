@@ -53,9 +53,13 @@ def test_kube_state_metrics_exports_the_labels_the_rules_join_on():
     assert used_pod, "the rules no longer join on kube-state-metrics labels: drop the allow-list"
     assert used_pod <= exported["pods"]
     assert "label_model_server_io_model" in exported["horizontalpodautoscalers"]
-    # and the chart really puts those labels on pods and HPAs
-    helpers = (ROOT / "charts" / "model-server" / "templates" / "_helpers.tpl").read_text()
-    assert "model-server.io/model:" in helpers and "model-server.io/model-version:" in helpers
+    # and the chart really puts those labels on the pods and the HPA
+    rendered = {d["kind"]: d for d in helm_template(CHART / "ci" / "url-hpa-pdb-netpol-values.yaml")}
+    pod_labels = rendered["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    hpa_labels = rendered["HorizontalPodAutoscaler"]["metadata"]["labels"]
+    for labels in (pod_labels, hpa_labels):
+        assert labels["model-server.io/model"] == "iris-classifier"
+        assert labels["model-server.io/model-version"] == "1.0.0"
 
 
 def test_the_chart_ships_exactly_the_generated_rules_dashboards_and_scrape_labels():
