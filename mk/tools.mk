@@ -1,5 +1,8 @@
 # Pinned tool versions: the one place they are written down (CI caches key on this file).
 HELM_VERSION          := v3.22.0
+# The Kubernetes version `helm template` assumes without a cluster: what helm's release build stamps
+# in from its client-go (v0.37 -> 1.37). A plain `go install` would leave helm's fallback, 1.20.
+HELM_DEFAULT_KUBE     := 1.37
 HELM_UNITTEST_VERSION := v1.1.2
 KUBECONFORM_VERSION   := v0.8.0
 ACTIONLINT_VERSION    := v1.7.12
@@ -22,7 +25,7 @@ UNITTEST_DIR := $(HELM_PLUGINS)/unittest
 EMPTY :=
 SPACE := $(EMPTY) $(EMPTY)
 # A stamp names the version, so bumping a pin above rebuilds that tool and nothing else.
-TOOL_STAMPS := $(STAMPS)/helm-$(HELM_VERSION) $(STAMPS)/kubeconform-$(KUBECONFORM_VERSION) \
+TOOL_STAMPS := $(STAMPS)/helm-$(HELM_VERSION)-kube$(HELM_DEFAULT_KUBE) $(STAMPS)/kubeconform-$(KUBECONFORM_VERSION) \
                $(STAMPS)/actionlint-$(ACTIONLINT_VERSION) $(STAMPS)/kube-score-$(KUBE_SCORE_VERSION) \
                $(STAMPS)/unittest-$(HELM_UNITTEST_VERSION)
 GO_INSTALL = CGO_ENABLED=0 GOFLAGS=-trimpath go install
@@ -31,8 +34,11 @@ GO_BUILD   = CGO_ENABLED=0 GOFLAGS=-trimpath go build
 .PHONY: tools
 tools: $(TOOL_STAMPS) apt-tools ## install every pinned tool into .tools/ (idempotent, no downloads from GitHub)
 
-$(STAMPS)/helm-%:
-	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) helm.sh/helm/v3/cmd/helm@$*
+HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+  $(foreach p,pkg/chartutil pkg/lint/rules,-X helm.sh/helm/v3/$(p).k8sVersionMajor=$(word 1,$(subst ., ,$(HELM_DEFAULT_KUBE))) \
+  -X helm.sh/helm/v3/$(p).k8sVersionMinor=$(word 2,$(subst ., ,$(HELM_DEFAULT_KUBE))))
+$(STAMPS)/helm-$(HELM_VERSION)-kube$(HELM_DEFAULT_KUBE):
+	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	@mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/kubeconform-%:
