@@ -127,6 +127,13 @@ def make_binner(name: str, stat: Mapping[str, Any], allow_nan: bool = False) -> 
     ``allow_nan``: the model accepts missing values, so their reference share is unknown unless the
     STAT has a ``missing`` count; the missing bin is then not scored.
     """
+    binner = _make_binner(name, stat, allow_nan)
+    if binner.n_bins > 255:  # bin indices are stored as uint8 (the contract allows 11 or 51 bins)
+        raise ReferenceStatsError(f"reference {name!r}: {binner.n_bins} bins, at most 255 supported")
+    return binner
+
+
+def _make_binner(name: str, stat: Mapping[str, Any], allow_nan: bool) -> Binner:
     kind = stat.get("kind")
     if kind == "numeric":
         edges = np.asarray(stat.get("edges", []), dtype=np.float64)

@@ -136,6 +136,7 @@ def test_categorical_values_are_keyed_like_the_reference_and_unseen_go_to_other(
         ({"kind": "numeric", "edges": [1, 2], "counts": [1, -1, 1]}, "non-negative"),
         ({"kind": "categorical", "counts": {}}, "non-empty object"),
         ({"kind": "histogram"}, "kind must be"),
+        ({"kind": "categorical", "counts": {str(i): 1 for i in range(300)}}, "at most 255"),
     ],
 )
 def test_malformed_reference_is_refused_with_a_reason(stat, message):
