@@ -85,3 +85,30 @@ def test_the_chart_ships_exactly_the_generated_rules_dashboards_and_scrape_label
     assert relabel["model"] == ["__meta_kubernetes_pod_label_model_server_io_model"]
     assert relabel["model_version"] == ["__meta_kubernetes_pod_label_model_server_io_model_version"]
     assert by_kind["PrometheusRule"]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+def _receiver(route: dict, alert: dict[str, str]) -> str:
+    """Alertmanager's routing for the equality matchers we use: first matching child wins (no `continue`)."""
+    for child in route.get("routes", []):
+        matchers = [re.fullmatch(r'(\w+)="([^"]*)"', m).groups() for m in child.get("matchers", [])]
+        if all(alert.get(k) == v for k, v in matchers):
+            return _receiver(child, alert) if child.get("routes") else child["receiver"]
+    return route["receiver"]
+
+
+def test_alerts_are_routed_by_environment():
+    """dev pages nobody, staging opens tickets but never pages, prod pages on critical alerts."""
+    route = yaml.safe_load(KPS_VALUES.read_text())["alertmanager"]["config"]["route"]
+    envs = {
+        d.name: yaml.safe_load((d / "env.yaml").read_text())["destination"]["namespace"]
+        for d in sorted((ROOT / "environments").iterdir())
+        if (d / "env.yaml").is_file()
+    }
+    assert set(envs) == {"dev", "staging", "prod"}
+    expected = {"dev": ("null", "null"), "staging": ("ticket", "ticket"), "prod": ("page", "ticket")}
+    for env, namespace in envs.items():
+        got = tuple(
+            _receiver(route, {"alertname": "ModelServerX", "namespace": namespace, "severity": s})
+            for s in ("critical", "warning")
+        )
+        assert got == expected[env], f"{env} ({namespace}): critical/warning go to {got}"
