@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import gc
 import logging
 import os
 import threading
@@ -120,6 +121,12 @@ class ModelRuntime:
             self.bundle = bundle
             self._warm_up()
             self._observers = build_observers(bundle, self.settings, self.metrics)
+            # Everything loaded so far (scikit-learn, pandas, scipy, the model) lives as long as the
+            # process: freeze it out of the cyclic collector, whose full passes over those ~10^6 objects
+            # stalled every request for 50-150 ms under load (make bench, linear model at 64
+            # connections: p99 130 -> 20 ms, mean latency halved).
+            gc.collect()
+            gc.freeze()
         except BundleError as e:
             self._fail(str(e))
             return
