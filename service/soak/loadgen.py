@@ -78,8 +78,12 @@ class Client:
         conn: _Conn | None = None
         try:
             conn = self.idle.pop() if self.idle else await self._connect()
-            head = [f"{req.method} {req.path} HTTP/1.1", f"Host: {self.host}:{self.port}",
-                    f"X-Request-ID: {rid}", f"Content-Length: {len(req.body)}"]
+            head = [
+                f"{req.method} {req.path} HTTP/1.1",
+                f"Host: {self.host}:{self.port}",
+                f"X-Request-ID: {rid}",
+                f"Content-Length: {len(req.body)}",
+            ]
             head += [f"{k}: {v}" for k, v in req.headers]
             conn.writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + req.body)
             status, body, keep = await _read_response(conn.reader)
@@ -91,8 +95,14 @@ class Client:
             self.idle.append(conn)
         else:
             self._drop(conn)
-        return Result(req.label, rid, status, start, time.monotonic() - start,
-                      body=body if self.keep_body or status >= 500 else b"")
+        return Result(
+            req.label,
+            rid,
+            status,
+            start,
+            time.monotonic() - start,
+            body=body if self.keep_body or status >= 500 else b"",
+        )
 
     async def _connect(self) -> _Conn:
         reader, writer = await asyncio.open_connection(self.host, self.port)
@@ -133,8 +143,14 @@ def cycle(requests: Iterable[Request]) -> Iterator[Request]:
     return itertools.cycle(list(requests))
 
 
-async def open_loop(base_url: str, requests: Iterator[Request], rate: float, seconds: float,
-                    max_connections: int = 256, on_result: Callable[[Result], None] | None = None) -> Run:
+async def open_loop(
+    base_url: str,
+    requests: Iterator[Request],
+    rate: float,
+    seconds: float,
+    max_connections: int = 256,
+    on_result: Callable[[Result], None] | None = None,
+) -> Run:
     """Send at ``rate`` requests/s for ``seconds`` whatever the server does (open loop): a request
     waits for no earlier answer. At most ``max_connections`` are open; a tick that finds all of them
     busy is counted in ``not_sent`` (the client's limit, reported, never hidden)."""
@@ -174,8 +190,14 @@ async def open_loop(base_url: str, requests: Iterator[Request], rate: float, sec
     return run
 
 
-async def closed_loop(base_url: str, requests: Iterator[Request], concurrency: int, count: int | None = None,
-                      seconds: float | None = None, stop: asyncio.Event | None = None) -> Run:
+async def closed_loop(
+    base_url: str,
+    requests: Iterator[Request],
+    concurrency: int,
+    count: int | None = None,
+    seconds: float | None = None,
+    stop: asyncio.Event | None = None,
+) -> Run:
     """``concurrency`` workers, each sending its next request when the last one is answered, until
     ``count`` requests, ``seconds`` or ``stop`` is set."""
     client = Client(base_url)
