@@ -4,13 +4,12 @@
 BENCH_DIR     := $(CURDIR)/.bench
 MLSERVER_VENV := $(BENCH_DIR)/mlserver-venv
 MLSERVER_LOCK := service/bench/mlserver-requirements.lock
-APT_STAMP     := $(STAMPS)/apt-$(subst $(SPACE),-,$(APT_PACKAGES))
 
 .PHONY: bench bench-quick bench-lock
-bench: venv demo $(APT_STAMP) $(MLSERVER_VENV)/.installed ## benchmark side by side (~10 min; BENCH_DURATION=2 shortens)
+bench: venv demo apt-tools $(MLSERVER_VENV)/.installed ## benchmark side by side (~10 min; BENCH_DURATION=2 shortens)
 	$(PY) service/bench/run.py
 
-bench-quick: venv demo $(APT_STAMP) $(MLSERVER_VENV)/.installed ## a 2-minute subset of make bench, for development
+bench-quick: venv demo apt-tools $(MLSERVER_VENV)/.installed ## a 2-minute subset of make bench, for development
 	BENCH_DURATION=$${BENCH_DURATION:-2} BENCH_LOADS=$${BENCH_LOADS:-c1,c64,b32} \
 	BENCH_CONTENDERS=$${BENCH_CONTENDERS:-ours,ours-nobatch,ceiling,mlserver-batch} $(PY) service/bench/run.py
 

@@ -10,7 +10,7 @@ CHART_PY := $(CHART)/hack $(CHART)/scripts tests/chart
 LINT_TARGETS += lint-chart
 
 .PHONY: lint-chart chart-readme lock-image
-lint-chart: $(VENV)/.installed $(STAMPS)/helm-$(HELM_VERSION) ## hadolint, ruff on the chart's Python, helm lint every values file, README check
+lint-chart: $(VENV)/.installed $(HELM_STAMP) ## hadolint, ruff on the chart's Python, helm lint every values file, README check
 	$(VENV)/bin/hadolint service/Dockerfile
 	$(VENV)/bin/ruff check $(CHART_PY)
 	$(VENV)/bin/ruff format --check $(CHART_PY)

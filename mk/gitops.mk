@@ -5,7 +5,7 @@
 LINT_TARGETS += lint-gitops
 
 .PHONY: promote lint-gitops ci-helm
-promote: $(VENV)/.installed $(STAMPS)/helm-$(HELM_VERSION) ## copy a release: make promote MODEL=iris-classifier FROM=staging TO=prod [VERSION=1.2.0]
+promote: $(VENV)/.installed $(HELM_STAMP) ## copy a release: make promote MODEL=iris-classifier FROM=staging TO=prod [VERSION=1.2.0]
 	@if [ -z "$(MODEL)" ] || [ -z "$(FROM)" ] || [ -z "$(TO)" ]; then \
 	  echo "usage: make promote MODEL=<model> FROM=<environment> TO=<environment> [VERSION=<older version>]" >&2; exit 2; fi
 	$(PY) environments/promote.py promote --model "$(MODEL)" --from "$(FROM)" --to "$(TO)" $(if $(VERSION),--version "$(VERSION)")
@@ -13,11 +13,11 @@ promote: $(VENV)/.installed $(STAMPS)/helm-$(HELM_VERSION) ## copy a release: ma
 
 # actionlint also runs shellcheck over `run:` scripts when shellcheck is installed (GitHub's runners have
 # it). zizmor audits the workflows and dependabot.yml, offline: no GitHub API from make.
-lint-gitops: $(VENV)/.installed $(STAMPS)/actionlint-$(ACTIONLINT_VERSION) ## lint the GitHub workflows (actionlint, zizmor) and the GitOps Python
+lint-gitops: $(VENV)/.installed $(ACTIONLINT_STAMP) ## lint the GitHub workflows (actionlint, zizmor) and the GitOps Python
 	$(TOOLS_BIN)/actionlint .github/workflows/*.yml
 	$(VENV)/bin/zizmor --offline --no-progress .github
 	$(VENV)/bin/ruff check environments models .github/scripts tests/gitops
 	$(VENV)/bin/mypy --strict environments/promote.py
 
 # Only the pinned helm, for workflows that need nothing else (chart release, kind end-to-end, deploy).
-ci-helm: $(STAMPS)/helm-$(HELM_VERSION)
+ci-helm: $(HELM_STAMP)

@@ -25,9 +25,13 @@ UNITTEST_DIR := $(HELM_PLUGINS)/unittest
 EMPTY :=
 SPACE := $(EMPTY) $(EMPTY)
 # A stamp names the version, so bumping a pin above rebuilds that tool and nothing else.
-TOOL_STAMPS := $(STAMPS)/helm-$(HELM_VERSION)-kube$(HELM_DEFAULT_KUBE) $(STAMPS)/kubeconform-$(KUBECONFORM_VERSION) \
-               $(STAMPS)/actionlint-$(ACTIONLINT_VERSION) $(STAMPS)/kube-score-$(KUBE_SCORE_VERSION) \
-               $(STAMPS)/unittest-$(HELM_UNITTEST_VERSION)
+# Other fragments depend on these names, never on the stamp paths.
+HELM_STAMP        := $(STAMPS)/helm-$(HELM_VERSION)-kube$(HELM_DEFAULT_KUBE)
+KUBECONFORM_STAMP := $(STAMPS)/kubeconform-$(KUBECONFORM_VERSION)
+ACTIONLINT_STAMP  := $(STAMPS)/actionlint-$(ACTIONLINT_VERSION)
+KUBE_SCORE_STAMP  := $(STAMPS)/kube-score-$(KUBE_SCORE_VERSION)
+UNITTEST_STAMP    := $(STAMPS)/unittest-$(HELM_UNITTEST_VERSION)
+TOOL_STAMPS := $(HELM_STAMP) $(KUBECONFORM_STAMP) $(ACTIONLINT_STAMP) $(KUBE_SCORE_STAMP) $(UNITTEST_STAMP)
 GO_INSTALL = CGO_ENABLED=0 GOFLAGS=-trimpath go install
 GO_BUILD   = CGO_ENABLED=0 GOFLAGS=-trimpath go build
 
@@ -37,7 +41,7 @@ tools: $(TOOL_STAMPS) apt-tools ## install every pinned tool into .tools/ (idemp
 HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
   $(foreach p,pkg/chartutil pkg/lint/rules,-X helm.sh/helm/v3/$(p).k8sVersionMajor=$(word 1,$(subst ., ,$(HELM_DEFAULT_KUBE))) \
   -X helm.sh/helm/v3/$(p).k8sVersionMinor=$(word 2,$(subst ., ,$(HELM_DEFAULT_KUBE))))
-$(STAMPS)/helm-$(HELM_VERSION)-kube$(HELM_DEFAULT_KUBE):
+$(HELM_STAMP):
 	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	@mkdir -p $(STAMPS) && touch $@
 
