@@ -327,7 +327,7 @@ def test_max_wait_lets_a_batch_fill_and_a_full_batch_leaves_at_once() -> None:
     model = FakeModel()
 
     async def main() -> None:
-        b = batcher(model, max_wait=3600, max_rows=4)
+        b = batcher(model, max_wait=3600, max_rows=4, adaptive_wait=False)
         model.gate.clear()
         first = asyncio.create_task(b.submit(row(0.1)))
         await until_thread(model.entered)
@@ -346,6 +346,30 @@ def test_max_wait_lets_a_batch_fill_and_a_full_batch_leaves_at_once() -> None:
 
     run(main)
     assert model.calls == [(1, False), (4, False)]
+
+
+@pytest.mark.timeout(60)
+def test_adaptive_wait_is_capped_by_the_duration_of_a_model_call() -> None:
+    """With an hour-long max_wait, two queued requests still leave after about one model call
+    (else this hangs): waiting longer than a call takes cannot beat running the batch now."""
+    model = FakeModel()
+
+    async def main() -> None:
+        b = batcher(model, max_wait=3600, max_rows=64)
+        model.gate.clear()
+        first = asyncio.create_task(b.submit(row(0.1)))
+        await until_thread(model.entered)
+        early = [asyncio.create_task(b.submit(row(0.2))) for _ in range(2)]
+        await until(lambda: b.queued_rows == 2)
+        model.gate.set()
+        await first
+        assert 0 < b.call_seconds < 3600
+        results = await asyncio.gather(*early)
+        assert [r[0].tolist() for r in results] == [[2.0], [2.0]]
+        await b.aclose()
+
+    run(main)
+    assert model.calls == [(1, False), (2, False)]
 
 
 def test_concurrent_load_every_request_gets_exactly_its_answer() -> None:
