@@ -77,7 +77,7 @@ class Client:
         start = time.monotonic()
         conn: _Conn | None = None
         try:
-            conn = self.idle.pop() if self.idle else await self._connect()
+            conn = self._reusable() or await self._connect()
             head = [
                 f"{req.method} {req.path} HTTP/1.1",
                 f"Host: {self.host}:{self.port}",
@@ -103,6 +103,17 @@ class Client:
             time.monotonic() - start,
             body=body if self.keep_body or status >= 500 else b"",
         )
+
+    def _reusable(self) -> _Conn | None:
+        """The most recently used idle connection the server has not closed. A server closes idle
+        keep-alive connections (uvicorn after 5 s); reusing one would fail a request that never
+        reached it, which is the client's mistake, not the server's."""
+        while self.idle:
+            conn = self.idle.pop()
+            if not conn.reader.at_eof() and not conn.writer.is_closing():
+                return conn
+            self._drop(conn)
+        return None
 
     async def _connect(self) -> _Conn:
         reader, writer = await asyncio.open_connection(self.host, self.port)
