@@ -25,6 +25,10 @@ HERE = Path(__file__).resolve().parent
 EXAMPLES = os.environ.get("FUZZ_EXAMPLES_OPENAPI", "60")
 SCHEMATHESIS = ROOT / ".venv" / "bin" / "schemathesis"
 CONFIG = """
+# No crash cache in the working tree: each run starts fresh (a failure prints its seed to replay).
+[cache]
+enabled = false
+
 [checks]
 enabled = false
 not_a_server_error.enabled = true
