@@ -30,15 +30,17 @@ import run  # noqa: E402
 import models as bench_models  # noqa: E402
 
 # One worker process: our app under plain uvicorn on an inherited socket (model-server serve's own
-# process model is one such worker).
+# process model is one such worker). socket(fileno=) keeps the inherited socket's real family: uvicorn's
+# own fd= option assumes a UNIX socket, which leaves Nagle on for TCP and adds 40 ms delayed-ACK stalls.
 CHILD = """
-import sys, uvicorn
+import socket, sys, uvicorn
 from model_server import logs
 from model_server.http.app import create_app
 from model_server.settings import Settings
 settings = Settings.from_env()
 logs.configure(settings.log_level)
-uvicorn.run(create_app(settings), fd=int(sys.argv[1]), log_config=None, access_log=False, server_header=False)
+config = uvicorn.Config(create_app(settings), log_config=None, access_log=False, server_header=False)
+uvicorn.Server(config).run(sockets=[socket.socket(fileno=int(sys.argv[1]))])
 """
 
 
