@@ -12,8 +12,8 @@ from __future__ import annotations
 import http.server
 import os
 import subprocess
+import sys
 import tarfile
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -105,22 +105,26 @@ class FetchResult:
     max_rss_mib: float
 
 
+# Runs the CLI as the child of a small fresh Python, which reports the child's peak RSS: measured from
+# pytest itself, a forked child's peak would include pytest's own memory from before the exec.
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write(f"\\nmax-rss-kib={usage.ru_maxrss}\\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_fetch(url: str, digest: str, dest: Path) -> FetchResult:
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(
-            [str(MODEL_SERVER), "fetch", "--url", url, "--sha256", digest, "--dest", str(dest)],
-            stdout=out,
-            stderr=err,
-            env=env,
-        )
-        # wait4 rather than communicate: it also returns the child's peak memory, and a bomb must be
-        # refused without inflating it. (A hang is caught by pytest-timeout.)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return FetchResult(proc.returncode, out.read().decode(), err.read().decode(), usage.ru_maxrss / 1024)
+    args = [str(MODEL_SERVER), "fetch", "--url", url, "--sha256", digest, "--dest", str(dest)]
+    # A hang is caught by pytest-timeout.
+    proc = subprocess.run([sys.executable, "-c", _LAUNCHER, *args], capture_output=True, text=True, env=env)
+    err, _, rss = proc.stderr.rpartition("\nmax-rss-kib=")
+    return FetchResult(proc.returncode, proc.stdout, err, int(rss) / 1024)
 
 
 class Sandbox:
