@@ -14,8 +14,13 @@ import orjson
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
-ANSWER = orjson.dumps({"model_name": "constant", "model_version": "1", "outputs": [
-    {"name": "predict", "shape": [1], "datatype": "FP64", "data": [0.0]}]})
+ANSWER = orjson.dumps(
+    {
+        "model_name": "constant",
+        "model_version": "1",
+        "outputs": [{"name": "predict", "shape": [1], "datatype": "FP64", "data": [0.0]}],
+    }
+)
 
 # The same FastAPI settings as model-server's app (http/app.py): OpenTelemetry hook off.
 app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})
@@ -36,5 +41,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    uvicorn.run(app, host="127.0.0.1", port=args.port, access_log=False, log_level="warning",
-                loop="uvloop", http="httptools")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        access_log=False,
+        log_level="warning",
+        loop="uvloop",
+        http="httptools",
+    )

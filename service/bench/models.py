@@ -132,8 +132,16 @@ def _build_one(key: str, directory: Path, demo_bundle: Path) -> None:
     for rows in (1, BATCH_ROWS):
         part = sample.iloc[:rows]
         values = part.to_numpy(dtype=float)
-        v2 = {"inputs": [{"name": "input-0", "shape": list(values.shape), "datatype": "FP64",
-                          "data": values.ravel().tolist()}]}
+        v2 = {
+            "inputs": [
+                {
+                    "name": "input-0",
+                    "shape": list(values.shape),
+                    "datatype": "FP64",
+                    "data": values.ravel().tolist(),
+                }
+            ]
+        }
         (bodies / f"v2-{rows}.json").write_text(json.dumps(v2))
         records = part.to_dict(orient="records")
         named: Any = records[0] if rows == 1 else {"instances": records}

@@ -82,8 +82,15 @@ def _ours(extra: dict[str, str]) -> Contender:
         env = {"PORT": str(port), "HOST": "127.0.0.1", **extra}
         return [str(VENV_BIN / "model-server"), "serve", str(m.bundle)], env
 
-    return Contender("", "", False, True, start, lambda m: "/readyz",
-                     lambda m, rows: (f"/v2/models/{m.key}/infer", m.body("v2", rows)))
+    return Contender(
+        "",
+        "",
+        False,
+        True,
+        start,
+        lambda m: "/readyz",
+        lambda m, rows: (f"/v2/models/{m.key}/infer", m.body("v2", rows)),
+    )
 
 
 def _mlserver(batching: bool) -> Contender:
@@ -94,7 +101,8 @@ def _mlserver(batching: bool) -> Contender:
         settings = {"http_port": port, "grpc_port": free_port(), "metrics_port": free_port(), "debug": False}
         (work / "settings.json").write_text(json.dumps(settings))
         model: dict[str, Any] = {
-            "name": m.key, "implementation": "mlserver_sklearn.SKLearnModel",
+            "name": m.key,
+            "implementation": "mlserver_sklearn.SKLearnModel",
             "parameters": {"uri": str(m.directory / "mlserver" / "model.joblib")},
         }
         if batching:
@@ -102,8 +110,15 @@ def _mlserver(batching: bool) -> Contender:
         (work / m.key / "model-settings.json").write_text(json.dumps(model))
         return [str(MLSERVER), "start", str(work)], {}
 
-    return Contender("", "", True, True, start, lambda m: f"/v2/models/{m.key}/ready",
-                     lambda m, rows: (f"/v2/models/{m.key}/infer", m.body("v2", rows)))
+    return Contender(
+        "",
+        "",
+        True,
+        True,
+        start,
+        lambda m: f"/v2/models/{m.key}/ready",
+        lambda m, rows: (f"/v2/models/{m.key}/infer", m.body("v2", rows)),
+    )
 
 
 # MLServer's adaptive batching: the best of the settings tried on the forest at 64 connections (see README).
@@ -112,20 +127,42 @@ MLSERVER_BATCHING = {"max_batch_size": 64, "max_batch_time": 0.005}
 
 def _tutorial() -> Contender:
     def start(m: bench_models.BenchModel, port: int, work: Path) -> tuple[list[str], dict[str, str]]:
-        return [sys.executable, str(HERE / "tutorial_app.py"), "--port", str(port),
-                "--model-dir", str(m.directory)], {}
+        return [
+            sys.executable,
+            str(HERE / "tutorial_app.py"),
+            "--port",
+            str(port),
+            "--model-dir",
+            str(m.directory),
+        ], {}
 
-    return Contender("", "", True, True, start, lambda m: "/readyz",
-                     lambda m, rows: ("/predict" if rows == 1 else "/predict_batch",
-                                      m.body("named" if rows == 1 else "list", rows)))
+    return Contender(
+        "",
+        "",
+        True,
+        True,
+        start,
+        lambda m: "/readyz",
+        lambda m, rows: (
+            "/predict" if rows == 1 else "/predict_batch",
+            m.body("named" if rows == 1 else "list", rows),
+        ),
+    )
 
 
 def _ceiling() -> Contender:
     def start(m: bench_models.BenchModel, port: int, work: Path) -> tuple[list[str], dict[str, str]]:
         return [sys.executable, str(HERE / "ceiling_app.py"), "--port", str(port)], {}
 
-    return Contender("", "", False, False, start, lambda m: "/readyz",
-                     lambda m, rows: (f"/v2/models/{m.key}/infer", m.body("v2", rows)))
+    return Contender(
+        "",
+        "",
+        False,
+        False,
+        start,
+        lambda m: "/readyz",
+        lambda m, rows: (f"/v2/models/{m.key}/infer", m.body("v2", rows)),
+    )
 
 
 def _named(key: str, title: str, c: Contender) -> Contender:
@@ -136,8 +173,11 @@ def _named(key: str, title: str, c: Contender) -> Contender:
 CONTENDERS = [
     _named("ours", "model-server (batching on)", _ours({"BATCHING": "on"})),
     _named("ours-nobatch", "model-server (batching off)", _ours({"BATCHING": "off"})),
-    _named("ours-nodrift", "model-server (batching on, drift off)",
-           _ours({"BATCHING": "on", "DRIFT_WINDOW_ROWS": "0"})),
+    _named(
+        "ours-nodrift",
+        "model-server (batching on, drift off)",
+        _ours({"BATCHING": "on", "DRIFT_WINDOW_ROWS": "0"}),
+    ),
     _named("ceiling", "constant answer, same stack (ceiling)", _ceiling()),
     _named("mlserver", "MLServer 1.7.1", _mlserver(False)),
     _named("mlserver-batch", "MLServer 1.7.1, adaptive batching", _mlserver(True)),
@@ -170,8 +210,13 @@ class Server:
         self.log = log
         self._log = log.open("wb")
         full_env = {**os.environ, **env}
-        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, *cmd], env=full_env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", SERVER_CPU, *cmd],
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def wait_ready(self, url: str, timeout: float = 120) -> float:
         start = time.monotonic()
@@ -267,10 +312,28 @@ def settle(url: str, body: Path, timeout: float = 30) -> None:
 
 
 def wrk(url: str, body: Path, connections: int, seconds: float) -> dict[str, Any]:
-    cmd = ["taskset", "-c", LOAD_CPU, WRK, "-t1", f"-c{connections}", f"-d{max(seconds, 1):g}s",
-           "--timeout", "10s", "-s", str(HERE / "post.lua"), url]
-    out = subprocess.run(cmd, env={**os.environ, "BENCH_BODY": str(body)}, capture_output=True, text=True,
-                         check=True, timeout=seconds + 60).stdout
+    cmd = [
+        "taskset",
+        "-c",
+        LOAD_CPU,
+        WRK,
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(seconds, 1):g}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(HERE / "post.lua"),
+        url,
+    ]
+    out = subprocess.run(
+        cmd,
+        env={**os.environ, "BENCH_BODY": str(body)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
     match = re.search(r"^BENCH_RESULT (.*)$", out, re.M)
     if not match:
         raise RuntimeError(f"wrk printed no result:\n{out}")
@@ -281,8 +344,12 @@ def wrk(url: str, body: Path, connections: int, seconds: float) -> dict[str, Any
 
 
 def measure_floor(m: bench_models.BenchModel) -> dict[str, float]:
-    out = subprocess.run(["taskset", "-c", SERVER_CPU, sys.executable, str(HERE / "floor.py"),
-                          str(m.directory)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["taskset", "-c", SERVER_CPU, sys.executable, str(HERE / "floor.py"), str(m.directory)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return dict(json.loads(out))
 
 
@@ -292,8 +359,11 @@ def cold_start(bundle: Path, logs: Path, times: int = 3) -> dict[str, Any]:
     totals, loads = [], []
     for i in range(times):
         port = free_port()
-        server = Server([str(VENV_BIN / "model-server"), "serve", str(bundle)],
-                        {"PORT": str(port), "HOST": "127.0.0.1"}, logs / f"cold-start-{i}.log")
+        server = Server(
+            [str(VENV_BIN / "model-server"), "serve", str(bundle)],
+            {"PORT": str(port), "HOST": "127.0.0.1"},
+            logs / f"cold-start-{i}.log",
+        )
         try:
             totals.append(server.wait_ready(f"http://127.0.0.1:{port}/readyz"))
         finally:
@@ -302,12 +372,16 @@ def cold_start(bundle: Path, logs: Path, times: int = 3) -> dict[str, Any]:
             if '"model ready"' in line:
                 loads.append(json.loads(line).get("load_seconds"))
     totals.sort()
-    return {"ready_s": round(totals[len(totals) // 2], 2), "all_s": [round(t, 2) for t in totals],
-            "load_s": loads}
+    return {
+        "ready_s": round(totals[len(totals) // 2], 2),
+        "all_s": [round(t, 2) for t in totals],
+        "load_s": loads,
+    }
 
 
-def run_contender(c: Contender, m: bench_models.BenchModel, loads: list[Load], logs: Path,
-                  results: list[dict[str, Any]]) -> None:
+def run_contender(
+    c: Contender, m: bench_models.BenchModel, loads: list[Load], logs: Path, results: list[dict[str, Any]]
+) -> None:
     port = free_port()
     cmd, env = c.start(m, port, BENCH / "work" / f"{c.key}-{m.key}")
     base = f"http://127.0.0.1:{port}"
@@ -330,19 +404,30 @@ def run_contender(c: Contender, m: bench_models.BenchModel, loads: list[Load], l
             seconds = r["duration_us"] / 1e6
             errors = sum(r["errors"].values())
             row = {
-                "model": m.key, "contender": c.key, "load": load.key, "connections": load.connections,
-                "rows_per_request": load.rows, "requests": r["requests"],
-                "rps": r["requests"] / seconds, "rows_per_s": r["requests"] * load.rows / seconds,
-                "p50_ms": r["latency_us"]["p50"] / 1000, "p99_ms": r["latency_us"]["p99"] / 1000,
-                "max_ms": r["latency_us"]["max"] / 1000, "errors": errors, "error_kinds": r["errors"],
-                "rss_mb": round(server.rss_mb(), 1), "startup_s": round(startup, 2),
+                "model": m.key,
+                "contender": c.key,
+                "load": load.key,
+                "connections": load.connections,
+                "rows_per_request": load.rows,
+                "requests": r["requests"],
+                "rps": r["requests"] / seconds,
+                "rows_per_s": r["requests"] * load.rows / seconds,
+                "p50_ms": r["latency_us"]["p50"] / 1000,
+                "p99_ms": r["latency_us"]["p99"] / 1000,
+                "max_ms": r["latency_us"]["max"] / 1000,
+                "errors": errors,
+                "error_kinds": r["errors"],
+                "rss_mb": round(server.rss_mb(), 1),
+                "startup_s": round(startup, 2),
                 "cpu_us_per_request": round(cpu / max(r["requests"], 1) * 1e6, 1),
             }
             results.append(row)
-            print(f"  {label} {load.key:<4} {row['rps']:>9.0f} req/s  p50 {row['p50_ms']:>7.2f} ms"
-                  f"  p99 {row['p99_ms']:>8.2f} ms  errors {errors:<5} rss {row['rss_mb']:>6.0f} MB"
-                  f"  cpu {row['cpu_us_per_request']:>7.0f} us/req",
-                  flush=True)
+            print(
+                f"  {label} {load.key:<4} {row['rps']:>9.0f} req/s  p50 {row['p50_ms']:>7.2f} ms"
+                f"  p99 {row['p99_ms']:>8.2f} ms  errors {errors:<5} rss {row['rss_mb']:>6.0f} MB"
+                f"  cpu {row['cpu_us_per_request']:>7.0f} us/req",
+                flush=True,
+            )
     except Exception as exc:  # noqa: BLE001 - one broken contender must not lose the rest of the run
         print(f"  {label} FAILED: {exc}", flush=True)
         results.append({"model": m.key, "contender": c.key, "failed": str(exc)})
@@ -366,20 +451,35 @@ def main() -> int:
     for m in models:
         floors[m.key] = measure_floor(m)
         f = floors[m.key]
-        print(f"  floor {m.key:<16} predict 1 row: {f['array_1'] * 1e3:.3f} ms (array), "
-              f"{f['frame_1'] * 1e3:.3f} ms (DataFrame); 32 rows: {f['array_32'] * 1e3:.3f} ms", flush=True)
+        print(
+            f"  floor {m.key:<16} predict 1 row: {f['array_1'] * 1e3:.3f} ms (array), "
+            f"{f['frame_1'] * 1e3:.3f} ms (DataFrame); 32 rows: {f['array_32'] * 1e3:.3f} ms",
+            flush=True,
+        )
     start = cold_start(ROOT / "build" / "bundles" / "iris-classifier", logs)
-    print(f"  cold start (demo bundle, import + load + warm-up to ready): {start['ready_s']:.2f} s "
-          f"(runs {start['all_s']}, model load {start['load_s']} s)", flush=True)
+    print(
+        f"  cold start (demo bundle, import + load + warm-up to ready): {start['ready_s']:.2f} s "
+        f"(runs {start['all_s']}, model load {start['load_s']} s)",
+        flush=True,
+    )
     results: list[dict[str, Any]] = []
     for c in contenders:
         for m in models if c.per_model else models[:1]:
             run_contender(c, m, loads, logs, results)
     report = {
-        "meta": meta(), "settings": {"duration_s": DURATION, "warmup_s": WARMUP, "server_cpu": SERVER_CPU,
-                                     "load_cpu": LOAD_CPU, "mlserver_batching": MLSERVER_BATCHING},
-        "contenders": {c.key: c.title for c in contenders}, "loads": {ld.key: ld.title for ld in loads},
-        "models": {m.key: m.title for m in models}, "floor_s": floors, "results": results,
+        "meta": meta(),
+        "settings": {
+            "duration_s": DURATION,
+            "warmup_s": WARMUP,
+            "server_cpu": SERVER_CPU,
+            "load_cpu": LOAD_CPU,
+            "mlserver_batching": MLSERVER_BATCHING,
+        },
+        "contenders": {c.key: c.title for c in contenders},
+        "loads": {ld.key: ld.title for ld in loads},
+        "models": {m.key: m.title for m in models},
+        "floor_s": floors,
+        "results": results,
         "cold_start": start,
     }
     report["targets"] = targets(report)
@@ -391,8 +491,10 @@ def main() -> int:
     (out.parent / f"bench-{stamp}.json").write_text(out.read_text())
     print()
     print(render(report))
-    print(f"\nsaved {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} "
-          f"({report['meta']['wall_s']:.0f} s)")
+    print(
+        f"\nsaved {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} "
+        f"({report['meta']['wall_s']:.0f} s)"
+    )
     return 0
 
 
@@ -403,11 +505,23 @@ def meta() -> dict[str, Any]:
         except OSError:
             return ""
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
-    return {"time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "commit": sh("git", "rev-parse",
-            "--short", "HEAD"), "cpu": cpu, "cores": os.cpu_count(), "loadavg_before": os.getloadavg(),
-            "python": platform.python_version(), "wrk": sh(WRK, "-v").splitlines()[0] if WRK else ""}
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    return {
+        "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "commit": sh("git", "rev-parse", "--short", "HEAD"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "loadavg_before": os.getloadavg(),
+        "python": platform.python_version(),
+        "wrk": sh(WRK, "-v").splitlines()[0] if WRK else "",
+    }
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -417,14 +531,19 @@ PEERS = ("mlserver", "mlserver-batch", "tutorial")
 
 def _cell(results: list[dict[str, Any]], model: str, contender: str, load: str) -> dict[str, Any] | None:
     for r in results:
-        if r.get("contender") == contender and r.get("load") == load and "rps" in r and (
-                r["model"] == model or contender == "ceiling"):
+        if (
+            r.get("contender") == contender
+            and r.get("load") == load
+            and "rps" in r
+            and (r["model"] == model or contender == "ceiling")
+        ):
             return r
     return None
 
 
-def _best_peer(results: list[dict[str, Any]], model: str, load: str,
-               peers: tuple[str, ...] = PEERS) -> dict[str, Any] | None:
+def _best_peer(
+    results: list[dict[str, Any]], model: str, load: str, peers: tuple[str, ...] = PEERS
+) -> dict[str, Any] | None:
     cells = [c for p in peers if (c := _cell(results, model, p, load))]
     return max(cells, key=lambda c: c["rps"]) if cells else None
 
@@ -440,31 +559,47 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         ours, peer = _cell(res, model, "ours", "c64"), _best_peer(res, model, "c64")
         if ours and peer:
             ratio = ours["rps"] / peer["rps"]
-            add(f"{model}: 64 conn >= {factor:g}x best peer", ratio >= factor,
-                f"{ours['rps']:.0f} vs {peer['contender']} {peer['rps']:.0f} req/s = {ratio:.2f}x")
-            add(f"{model}: 64 conn p99 <= best peer's", ours["p99_ms"] <= peer["p99_ms"],
-                f"{ours['p99_ms']:.1f} ms vs {peer['p99_ms']:.1f} ms")
+            add(
+                f"{model}: 64 conn >= {factor:g}x best peer",
+                ratio >= factor,
+                f"{ours['rps']:.0f} vs {peer['contender']} {peer['rps']:.0f} req/s = {ratio:.2f}x",
+            )
+            add(
+                f"{model}: 64 conn p99 <= best peer's",
+                ours["p99_ms"] <= peer["p99_ms"],
+                f"{ours['p99_ms']:.1f} ms vs {peer['p99_ms']:.1f} ms",
+            )
     ours, ceil = _cell(res, "linear", "ours", "c64"), _cell(res, "linear", "ceiling", "c64")
     if ours and ceil:
         ratio = ours["rps"] / ceil["rps"]
         by_cpu = ceil["cpu_us_per_request"] / ours["cpu_us_per_request"]
-        add("linear: 64 conn >= 60% of ceiling", ratio >= 0.6,
+        add(
+            "linear: 64 conn >= 60% of ceiling",
+            ratio >= 0.6,
             f"{ratio:.0%} of {ceil['rps']:.0f} req/s ({by_cpu:.0%} by CPU per request: "
-            f"{ours['cpu_us_per_request']:.0f} vs {ceil['cpu_us_per_request']:.0f} us)")
+            f"{ours['cpu_us_per_request']:.0f} vs {ceil['cpu_us_per_request']:.0f} us)",
+        )
     for model, floor in report["floor_s"].items():
         ours = _cell(res, model, "ours", "c1")
         if ours:
             best = min(floor["array_1"], floor["frame_1"]) * 1000
-            add(f"{model}: 1 conn p50 <= predict + 1 ms", ours["p50_ms"] <= best + 1,
-                f"p50 {ours['p50_ms']:.2f} ms vs predict {best:.2f} ms + 1 ms")
+            add(
+                f"{model}: 1 conn p50 <= predict + 1 ms",
+                ours["p50_ms"] <= best + 1,
+                f"p50 {ours['p50_ms']:.2f} ms vs predict {best:.2f} ms + 1 ms",
+            )
     if report.get("cold_start"):
         ready = report["cold_start"]["ready_s"]
         add("demo bundle ready in well under 2 s", ready < 1.5, f"{ready:.2f} s from exec to /readyz 200")
     errs = [r for r in res if r.get("contender", "").startswith("ours") and r.get("errors")]
     if any(r.get("contender", "").startswith("ours") for r in res):
-        add("no errors (below the shedding point)", not errs,
-            "none" if not errs else "; ".join(f"{r['contender']} {r['model']} {r['load']}: {r['error_kinds']}"
-                                              for r in errs))
+        add(
+            "no errors (below the shedding point)",
+            not errs,
+            "none"
+            if not errs
+            else "; ".join(f"{r['contender']} {r['model']} {r['load']}: {r['error_kinds']}" for r in errs),
+        )
     return out
 
 
@@ -474,11 +609,14 @@ def render(report: dict[str, Any]) -> str:
     for model, title in report["models"].items():
         floor = report["floor_s"][model]
         one, many = min(floor["array_1"], floor["frame_1"]), min(floor["array_32"], floor["frame_32"])
-        lines.append(f"## {model}: {title}; in-process predict: 1 row {one * 1e3:.3f} ms, "
-                     f"32 rows {many * 1e3:.3f} ms")
+        lines.append(
+            f"## {model}: {title}; in-process predict: 1 row {one * 1e3:.3f} ms, 32 rows {many * 1e3:.3f} ms"
+        )
         lines.append("")
-        lines.append("| contender | load | req/s | rows/s | p50 ms | p99 ms | errors | RSS MB | CPU us/req "
-                     "| x best MLServer | x best peer | x ceiling |")
+        lines.append(
+            "| contender | load | req/s | rows/s | p50 ms | p99 ms | errors | RSS MB | CPU us/req "
+            "| x best MLServer | x best peer | x ceiling |"
+        )
         lines.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for key, ctitle in report["contenders"].items():
             for load in report["loads"]:
@@ -496,7 +634,8 @@ def render(report: dict[str, Any]) -> str:
                     f"| {ctitle} | {report['loads'][load]} | {cell['rps']:.0f} | {cell['rows_per_s']:.0f} "
                     f"| {cell['p50_ms']:.2f} | {cell['p99_ms']:.2f} | {cell['errors']} "
                     f"| {cell['rss_mb']:.0f} | {cell['cpu_us_per_request']:.0f} | {ratio(mls)} "
-                    f"| {ratio(peer)} | {ratio(ceil)} |")
+                    f"| {ratio(peer)} | {ratio(ceil)} |"
+                )
         lines.append("")
     failed = [r for r in res if "failed" in r]
     for r in failed:

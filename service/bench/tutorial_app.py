@@ -51,5 +51,6 @@ if __name__ == "__main__":
     meta = json.loads((args.model_dir / "bundle" / "metadata.json").read_text())
     # The estimators were fitted on DataFrames; a tutorial passes arrays and silences the warning.
     warnings.filterwarnings("ignore", message="X does not have valid feature names")
-    uvicorn.run(make_app(args.model_dir, [f["name"] for f in meta["features"]]), host="127.0.0.1",
-                port=args.port)
+    uvicorn.run(
+        make_app(args.model_dir, [f["name"] for f in meta["features"]]), host="127.0.0.1", port=args.port
+    )

@@ -57,8 +57,14 @@ class Workers:
         log.parent.mkdir(parents=True, exist_ok=True)
         self._log = log.open("wb")
         self.procs = [
-            subprocess.Popen(["taskset", "-c", cpus, sys.executable, "-c", CHILD, str(fd)], pass_fds=[fd],
-                             env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            subprocess.Popen(
+                ["taskset", "-c", cpus, sys.executable, "-c", CHILD, str(fd)],
+                pass_fds=[fd],
+                env=env,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             for _ in range(n)
         ]
 
@@ -108,8 +114,9 @@ class Workers:
 
 def main() -> int:
     model_keys = run.pick("BENCH_MODELS", ["linear", "iris-classifier"])
-    models = bench_models.build(run.BENCH / "models", run.ROOT / "build" / "bundles" / "iris-classifier",
-                                model_keys)
+    models = bench_models.build(
+        run.BENCH / "models", run.ROOT / "build" / "bundles" / "iris-classifier", model_keys
+    )
     setups = [("1 core", "0", "1"), ("2 cores, shared with wrk", "0,1", "0,1")]
     results: list[dict[str, Any]] = []
     for m in models:
@@ -127,15 +134,24 @@ def main() -> int:
                     r = run.wrk(url, body, 64, run.DURATION)
                     cpu = w.cpu_seconds() - cpu
                     seconds = r["duration_us"] / 1e6
-                    row = {"model": m.key, "cpus": label, "workers": n, "rps": r["requests"] / seconds,
-                           "p50_ms": r["latency_us"]["p50"] / 1000, "p99_ms": r["latency_us"]["p99"] / 1000,
-                           "errors": sum(r["errors"].values()),
-                           "cpu_us_per_request": cpu / max(r["requests"], 1) * 1e6, "rss_mb": w.rss_mb()}
+                    row = {
+                        "model": m.key,
+                        "cpus": label,
+                        "workers": n,
+                        "rps": r["requests"] / seconds,
+                        "p50_ms": r["latency_us"]["p50"] / 1000,
+                        "p99_ms": r["latency_us"]["p99"] / 1000,
+                        "errors": sum(r["errors"].values()),
+                        "cpu_us_per_request": cpu / max(r["requests"], 1) * 1e6,
+                        "rss_mb": w.rss_mb(),
+                    }
                     results.append(row)
-                    print(f"  {m.key:<16} {label:<26} workers {n}: {row['rps']:7.0f} req/s  p50 "
-                          f"{row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:7.2f} ms  errors {row['errors']}  "
-                          f"cpu {row['cpu_us_per_request']:5.0f} us/req  rss {row['rss_mb']:4.0f} MB",
-                          flush=True)
+                    print(
+                        f"  {m.key:<16} {label:<26} workers {n}: {row['rps']:7.0f} req/s  p50 "
+                        f"{row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:7.2f} ms  errors {row['errors']}  "
+                        f"cpu {row['cpu_us_per_request']:5.0f} us/req  rss {row['rss_mb']:4.0f} MB",
+                        flush=True,
+                    )
                 finally:
                     w.stop()
     out = run.ROOT / "build" / "bench" / "workers.json"
@@ -144,8 +160,10 @@ def main() -> int:
     print("\n| model | CPUs | workers | req/s | p50 ms | p99 ms | errors | CPU us/req | RSS MB |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
-        print(f"| {r['model']} | {r['cpus']} | {r['workers']} | {r['rps']:.0f} | {r['p50_ms']:.2f} "
-              f"| {r['p99_ms']:.2f} | {r['errors']} | {r['cpu_us_per_request']:.0f} | {r['rss_mb']:.0f} |")
+        print(
+            f"| {r['model']} | {r['cpus']} | {r['workers']} | {r['rps']:.0f} | {r['p50_ms']:.2f} "
+            f"| {r['p99_ms']:.2f} | {r['errors']} | {r['cpu_us_per_request']:.0f} | {r['rss_mb']:.0f} |"
+        )
     print(f"\nsaved {out.relative_to(run.ROOT)}")
     return 0
 

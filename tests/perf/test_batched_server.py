@@ -46,14 +46,18 @@ def test_concurrent_v2_requests_are_answered_with_their_own_rows(iris_bundle: Pa
     rng = np.random.default_rng(3)
     lows, highs = np.array([4.3, 2.0, 1.0, 0.1]), np.array([7.9, 4.4, 6.9, 2.5])
     requests = [rng.uniform(lows, highs, size=(int(rng.integers(1, 4)), 4)).round(2) for _ in range(96)]
-    with start_server(iris_bundle, env={"BATCHING": "on", "BATCH_MAX_WAIT_MS": "5",
-                                        "MAX_IN_FLIGHT": "128"}) as srv:
+    with start_server(
+        iris_bundle, env={"BATCHING": "on", "BATCH_MAX_WAIT_MS": "5", "MAX_IN_FLIGHT": "128"}
+    ) as srv:
         url = srv.url("/v2/models/iris-classifier/infer")
 
         def infer(i: int) -> tuple[int, Any]:
             x = requests[i]
-            body: dict[str, Any] = {"inputs": [{"name": "x", "shape": list(x.shape), "datatype": "FP64",
-                                                "data": x.ravel().tolist()}]}
+            body: dict[str, Any] = {
+                "inputs": [
+                    {"name": "x", "shape": list(x.shape), "datatype": "FP64", "data": x.ravel().tolist()}
+                ]
+            }
             if i % 2:
                 body["parameters"] = {"return_probabilities": True}
             return post(url, body)
@@ -68,8 +72,9 @@ def test_concurrent_v2_requests_are_answered_with_their_own_rows(iris_bundle: Pa
         x = requests[i]
         assert out["predictions"]["data"] == model.predict(x).tolist()
         if i % 2:
-            np.testing.assert_allclose(np.reshape(out["probabilities"]["data"], (-1, 3)),
-                                       model.predict_proba(x), atol=1e-12)
+            np.testing.assert_allclose(
+                np.reshape(out["probabilities"]["data"], (-1, 3)), model.predict_proba(x), atol=1e-12
+            )
         else:
             assert "probabilities" not in out, "a request that did not ask got probabilities"
     total_rows = sum(len(x) for x in requests)
@@ -84,8 +89,10 @@ def test_concurrent_named_and_v1_requests_on_a_dataframe_model(sales_bundle: Pat
     """String features travel as DataFrames: batching concatenates them and keeps the columns."""
     model = load_bundle(sales_bundle, Settings()).estimator
     regions = ["east", "north", "south", "west"]
-    records = [{"region": regions[i % 4], "price": 10.0 + i, "advertising": 100.0 * (i % 7),
-                "store_size": 1 + i % 3} for i in range(60)]
+    records = [
+        {"region": regions[i % 4], "price": 10.0 + i, "advertising": 100.0 * (i % 7), "store_size": 1 + i % 3}
+        for i in range(60)
+    ]
     with start_server(sales_bundle, env={"BATCHING": "on", "BATCH_MAX_WAIT_MS": "5"}) as srv:
 
         def call(i: int) -> tuple[int, Any]:

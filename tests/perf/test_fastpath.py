@@ -36,8 +36,10 @@ CASES: list[tuple[str, Any]] = [
     ("/v2/models/iris-classifier/versions/1.0.0/infer", V2),
     ("/v2/models/iris-classifier/versions/9.9.9/infer", V2),
     ("/v2/models/nope/infer", V2),
-    ("/v2/models/iris-classifier/infer", {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64",
-                                                      "data": [1, 2, 3]}]}),
+    (
+        "/v2/models/iris-classifier/infer",
+        {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]},
+    ),
 ]
 
 
@@ -68,8 +70,11 @@ def test_fast_path_answers_like_the_routes(iris_bundle: Path) -> None:
             assert send(fast, path, body) == send(slow, path, body), path
         for kind in ("invalid_input", "not_found"):
             sample = "model_server_prediction_errors_total"
-            assert fast_m.registry.get_sample_value(sample, {"kind": kind}) == \
-                slow_m.registry.get_sample_value(sample, {"kind": kind}) > 0
+            assert (
+                fast_m.registry.get_sample_value(sample, {"kind": kind})
+                == slow_m.registry.get_sample_value(sample, {"kind": kind})
+                > 0
+            )
 
 
 def test_every_prediction_route_is_short_cut(iris_bundle: Path) -> None:

@@ -69,14 +69,20 @@ def _plain_posts(router: Any, inherited_deps: bool, prefix: str) -> set[object]:
     out: set[object] = set()
     for route in router.routes:
         if isinstance(route, APIRoute):
-            if (not inherited_deps and not prefix and route.methods == {"POST"} and not route.dependencies
-                    and not route.dependant.dependencies):
+            if (
+                not inherited_deps
+                and not prefix
+                and route.methods == {"POST"}
+                and not route.dependencies
+                and not route.dependant.dependencies
+            ):
                 out.add(route.endpoint)
         elif hasattr(route, "original_router") and hasattr(route, "include_context"):
             # include_router(...): FastAPI keeps the included router and the include's own context.
             context = route.include_context
-            out |= _plain_posts(route.original_router, inherited_deps or bool(context.dependencies),
-                                prefix + context.prefix)
+            out |= _plain_posts(
+                route.original_router, inherited_deps or bool(context.dependencies), prefix + context.prefix
+            )
     return out
 
 
