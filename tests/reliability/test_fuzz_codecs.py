@@ -224,9 +224,13 @@ def valid_v2(draw: st.DrawFn, model: str) -> tuple[dict[str, Any], list[bytes]]:
 
 
 def _mutate_v2(draw: st.DrawFn, doc: dict[str, Any], bins: list[bytes]) -> None:
-    inputs = doc["inputs"]
+    inputs = doc.get("inputs")
+    if not isinstance(inputs, list):
+        # an earlier "top-level" mutation replaced "inputs" with any JSON value: mutate a detached
+        # tensor so the next operation still draws, and leave that value as it is
+        inputs = []
     i = draw(st.integers(0, len(inputs) - 1)) if inputs else 0
-    t = inputs[i] if inputs else {}
+    t = inputs[i] if inputs and isinstance(inputs[i], dict) else {}
     op = draw(
         st.sampled_from(
             [
