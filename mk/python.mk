@@ -8,12 +8,14 @@ LOCKS  := service/requirements.lock requirements-dev.lock
 UV_COMPILE = $(UV) pip compile -q --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28
 
 .PHONY: venv lock
+# Bytecode is compiled at install: with PYTHONDONTWRITEBYTECODE set, every server start in the tests
+# would otherwise recompile scikit-learn, pandas and scipy (seconds each, under load).
 venv: $(VENV)/.installed ## create .venv from the locks (re-runs when a lock changes)
 
 $(VENV)/.installed: $(LOCKS) service/pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	$(UV) pip sync -q --python $(PY) --require-hashes $(LOCKS)
+	$(UV) pip sync -q --compile-bytecode --python $(PY) --require-hashes $(LOCKS)
 	$(UV) pip install -q --python $(PY) --no-deps -e service
 	touch $@
 
