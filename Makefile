@@ -14,7 +14,7 @@ LINT_TARGETS :=
 include mk/tools.mk mk/python.mk
 include $(filter-out mk/tools.mk mk/python.mk,$(sort $(wildcard mk/*.mk)))
 
-.PHONY: help serve demo test lint clean
+.PHONY: help serve demo test lint lint-python clean
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort -u | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
@@ -31,7 +31,13 @@ PYTEST_ARGS ?=
 test: tools venv demo lint ## install what is missing and run every check
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: venv $(LINT_TARGETS) ## static checks (also part of make test)
+lint: venv lint-python $(LINT_TARGETS) ## static checks (also part of make test)
+
+# One ruff run over every Python file in the repository (config in pyproject.toml), instead of a list
+# per area that a new file could miss.
+lint-python: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 clean: ## remove build output (keeps .tools and .venv)
 	rm -rf build .pytest_cache

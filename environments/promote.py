@@ -103,8 +103,10 @@ def load_environments(root: Path) -> dict[str, Environment]:
             raise PromotionError(f"{env_file}: missing {exc} (see environments/README.md)") from None
     for env in envs.values():
         if env.source is not None and env.source not in envs:
-            raise PromotionError(f"{env.name}/{ENV_FILE}: promotion.from names unknown environment "
-                                 f"{env.source!r} (known: {', '.join(envs)})")
+            raise PromotionError(
+                f"{env.name}/{ENV_FILE}: promotion.from names unknown environment "
+                f"{env.source!r} (known: {', '.join(envs)})"
+            )
     for env in envs.values():  # a cycle would make "passed through staging first" meaningless
         seen, cur = {env.name}, env.source
         while cur is not None:
@@ -274,7 +276,7 @@ def _find(lines: list[str], path: tuple[str, ...]) -> tuple[int, int, int] | Non
                 if _indent(lines[j]) <= indent:
                     break
                 end = j + 1
-        children = [ln for ln in lines[start + 1:end] if _is_content(ln)]
+        children = [ln for ln in lines[start + 1 : end] if _is_content(ln)]
         lo, hi = start + 1, end
         indent = _indent(children[0]) if children else indent + 2
     return start, end, _indent(lines[start])
@@ -306,9 +308,9 @@ def set_path(text: str, path: tuple[str, ...], value: Any) -> str:
     found = _find(lines, path)
     if value is None:
         if found is not None:
-            del lines[found[0]:found[1]]
+            del lines[found[0] : found[1]]
             parent = _find(lines, path[:-1]) if len(path) > 1 else None
-            if parent is not None and not any(_is_content(ln) for ln in lines[parent[0] + 1:parent[1]]):
+            if parent is not None and not any(_is_content(ln) for ln in lines[parent[0] + 1 : parent[1]]):
                 return set_path("\n".join(lines) + "\n", path[:-1], None)  # drop the emptied parent
         return "\n".join(lines) + "\n"
     if found is not None:
@@ -321,7 +323,7 @@ def set_path(text: str, path: tuple[str, ...], value: Any) -> str:
         if depth and parent is None:
             continue
         nested: Any = value
-        for key in reversed(path[depth + 1:]):
+        for key in reversed(path[depth + 1 :]):
             nested = {key: nested}
         if parent is None:
             body = _emit(path[0], nested, 0)
@@ -330,7 +332,7 @@ def set_path(text: str, path: tuple[str, ...], value: Any) -> str:
             lines += body
         else:
             start, end, indent = parent
-            children = [ln for ln in lines[start + 1:end] if _is_content(ln)]
+            children = [ln for ln in lines[start + 1 : end] if _is_content(ln)]
             child_indent = _indent(children[0]) if children else indent + 2
             lines[end:end] = _emit(path[depth], nested, child_indent)
         return "\n".join(lines) + "\n"
@@ -358,8 +360,10 @@ def apply_release(text: str, release: dict[tuple[str, ...], Any], where: str) ->
             if not parent and len(path) == 2:  # removing the last field removes its parent too
                 expected.pop(path[0], None)
     if after != expected:
-        raise PromotionError(f"{where}: internal error, the edit would change more than the release "
-                             "fields; nothing was written")
+        raise PromotionError(
+            f"{where}: internal error, the edit would change more than the release "
+            "fields; nothing was written"
+        )
     return new
 
 
@@ -386,8 +390,9 @@ def oldest_kubernetes(chart: Path) -> str:
     return low.group(1)
 
 
-def render(root: Path, env: Environment, model: str, text: str, helm: str, chart: Path,
-           kube_version: str | None) -> None:
+def render(
+    root: Path, env: Environment, model: str, text: str, helm: str, chart: Path, kube_version: str | None
+) -> None:
     if not (chart / "Chart.yaml").is_file():
         raise PromotionError(f"chart not found at {chart}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -395,15 +400,24 @@ def render(root: Path, env: Environment, model: str, text: str, helm: str, chart
         candidate.write_text(text)
         files = [root / "environments" / COMMON_VALUES, env.path / "values.yaml", candidate]
         # Argo CD passes the cluster's version; helm's own default (1.20) is older than any chart needs.
-        cmd = [helm, "template", model, str(chart), "--namespace", env.namespace,
-               "--kube-version", kube_version or oldest_kubernetes(chart)]
+        cmd = [
+            helm,
+            "template",
+            model,
+            str(chart),
+            "--namespace",
+            env.namespace,
+            "--kube-version",
+            kube_version or oldest_kubernetes(chart),
+        ]
         for f in files:
             if f.is_file():
                 cmd += ["--values", str(f)]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise PromotionError(f"{env.name}/{model}: the chart rejects the result, nothing was written:\n"
-                             f"{done.stderr.strip()}")
+        raise PromotionError(
+            f"{env.name}/{model}: the chart rejects the result, nothing was written:\n{done.stderr.strip()}"
+        )
 
 
 def write(root: Path, env: Environment, model: str, text: str, args: argparse.Namespace) -> None:
@@ -415,9 +429,11 @@ def write(root: Path, env: Environment, model: str, text: str, args: argparse.Na
 
 
 def new_model_file(env: Environment, model: str) -> str:
-    return (f"# {model} in {env.name}: the Argo CD Application {env.name}-{model}. The release fields "
-            "below\n# (model.version, model.source, image) are written by environments/promote.py; "
-            f"edit the rest by hand.\nmodel:\n  name: {model}\n")
+    return (
+        f"# {model} in {env.name}: the Argo CD Application {env.name}-{model}. The release fields "
+        "below\n# (model.version, model.source, image) are written by environments/promote.py; "
+        f"edit the rest by hand.\nmodel:\n  name: {model}\n"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -428,8 +444,10 @@ def cmd_promote(root: Path, args: argparse.Namespace) -> int:
     envs = load_environments(root)
     src, dst = get_env(envs, args.from_env), get_env(envs, args.to_env)
     if dst.source is None:
-        raise PromotionError(f"{dst.name} is not promoted into: its releases come from `set-model` / "
-                             "`set-image` (see environments/README.md)")
+        raise PromotionError(
+            f"{dst.name} is not promoted into: its releases come from `set-model` / "
+            "`set-image` (see environments/README.md)"
+        )
     if dst.source != src.name:
         raise PromotionError(f"{dst.name} is promoted from {dst.source}, not {src.name}")
     src_file = require_model(src, args.model)
@@ -441,9 +459,11 @@ def cmd_promote(root: Path, args: argparse.Namespace) -> int:
         matches = [r for r in past.releases if r.get(("model", "version")) == args.version]
         if not matches:
             hint = f"; {past.note}" if past.note else ""
-            raise PromotionError(f"version {args.version} of {args.model} was never in {src.name} "
-                                 f"(checked the working tree and {past.commits} commits of "
-                                 f"{src_file.relative_to(root)}{hint})")
+            raise PromotionError(
+                f"version {args.version} of {args.model} was never in {src.name} "
+                f"(checked the working tree and {past.commits} commits of "
+                f"{src_file.relative_to(root)}{hint})"
+            )
         release = matches[0]  # the newest release of that version
     if ("model", "version") not in release:
         raise PromotionError(f"{src_file.relative_to(root)} has no model.version to promote")
@@ -466,8 +486,10 @@ def cmd_promote(root: Path, args: argparse.Namespace) -> int:
 def entry_env(envs: dict[str, Environment], name: str, what: str) -> Environment:
     env = get_env(envs, name)
     if env.source is not None:
-        raise PromotionError(f"{env.name} takes {what} only by promotion from {env.source}: "
-                             f"use `promote --from {env.source} --to {env.name}`")
+        raise PromotionError(
+            f"{env.name} takes {what} only by promotion from {env.source}: "
+            f"use `promote --from {env.source} --to {env.name}`"
+        )
     return env
 
 
@@ -475,8 +497,10 @@ def cmd_set_model(root: Path, args: argparse.Namespace) -> int:
     envs = load_environments(root)
     env = entry_env(envs, args.env, "new model versions")
     if not NAME_RE.match(args.model) or len(args.model) > 53:
-        raise PromotionError(f"model name {args.model!r} must be lower-case letters, digits and '-' "
-                             "(a DNS label of at most 53 characters: it names Kubernetes objects)")
+        raise PromotionError(
+            f"model name {args.model!r} must be lower-case letters, digits and '-' "
+            "(a DNS label of at most 53 characters: it names Kubernetes objects)"
+        )
     if not VERSION_RE.match(args.version):
         raise PromotionError(f"version {args.version!r} is not a semantic version like 1.3.0")
     if args.url is not None:
@@ -552,9 +576,11 @@ def problems(root: Path) -> Iterator[str]:
             if fingerprint(release) in {fingerprint(r) for r in past.releases}:
                 continue
             hint = f"; {past.note}" if past.note else ""
-            yield (f"{env.name}/{model} runs {describe(release)}, which was never deployed to {src.name} "
-                   f"(checked the working tree and {past.commits} commits of "
-                   f"{src.model_file(model).relative_to(root)}{hint})")
+            yield (
+                f"{env.name}/{model} runs {describe(release)}, which was never deployed to {src.name} "
+                f"(checked the working tree and {past.commits} commits of "
+                f"{src.model_file(model).relative_to(root)}{hint})"
+            )
 
 
 def cmd_check(root: Path, args: argparse.Namespace) -> int:
@@ -564,8 +590,10 @@ def cmd_check(root: Path, args: argparse.Namespace) -> int:
     if found:
         return 1
     envs = load_environments(root)
-    print(f"promote check: every release in {', '.join(promotion_order(envs))} passed through its source "
-          "environment first")
+    print(
+        f"promote check: every release in {', '.join(promotion_order(envs))} passed through its source "
+        "environment first"
+    )
     return 0
 
 
@@ -578,9 +606,16 @@ def cmd_status(root: Path, args: argparse.Namespace) -> int:
             path = env.model_file(model)
             rel = release_of(load_values(path.read_text(), str(path)))
             source = (rel.get(("model", "source")) or {}).get("type", "image")
-            rows.append((name, model, str(rel.get(("model", "version"), "?")), source,
-                         str(rel.get(("image", "tag"), "chart default")),
-                         "automated" if env.automated else "manual"))
+            rows.append(
+                (
+                    name,
+                    model,
+                    str(rel.get(("model", "version"), "?")),
+                    source,
+                    str(rel.get(("image", "tag"), "chart default")),
+                    "automated" if env.automated else "manual",
+                )
+            )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -595,8 +630,11 @@ def parser() -> argparse.ArgumentParser:
     def editing(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--helm", help="helm binary for the render check (default: .tools/bin/helm)")
         sp.add_argument("--chart", help="chart to render with (default: charts/model-server)")
-        sp.add_argument("--kube-version", help="Kubernetes version to render for (default: the oldest "
-                        "the chart supports; an `oci` source needs 1.31)")
+        sp.add_argument(
+            "--kube-version",
+            help="Kubernetes version to render for (default: the oldest "
+            "the chart supports; an `oci` source needs 1.31)",
+        )
         sp.add_argument("--no-render", action="store_true", help="skip the helm template check")
 
     sp = sub.add_parser("promote", help="copy a model's release to the next environment")

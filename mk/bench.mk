@@ -29,13 +29,3 @@ bench-lock: $(VENV)/.installed ## re-resolve the MLServer peer's lock (then comm
 
 bench-workers: venv demo apt-tools $(BENCH_DIR)/.bytecode ## one worker process per pod or two? (~2 min; README performance section)
 	$(PY) service/bench/workers.py
-
-# The performance area's Python: the batcher, the prediction fast path, the harness and tests/perf.
-BENCH_PY := service/model_server/batching.py service/model_server/http/fastpath.py tests/perf \
-            $(filter-out service/bench/overload.py,$(wildcard service/bench/*.py))
-LINT_TARGETS += lint-bench
-
-.PHONY: lint-bench
-lint-bench: $(VENV)/.installed ## ruff (lint + format check) on the batcher, the fast path and the benchmark
-	$(VENV)/bin/ruff check $(BENCH_PY)
-	$(VENV)/bin/ruff format --check $(BENCH_PY)

@@ -16,7 +16,6 @@ promote: $(VENV)/.installed $(HELM_STAMP) ## copy a release: make promote MODEL=
 lint-gitops: $(VENV)/.installed $(ACTIONLINT_STAMP) ## lint the GitHub workflows (actionlint, zizmor) and the GitOps Python
 	$(TOOLS_BIN)/actionlint .github/workflows/*.yml
 	$(VENV)/bin/zizmor --offline --no-progress .github
-	$(VENV)/bin/ruff check environments models .github/scripts tests/gitops
 	$(VENV)/bin/mypy --strict environments/promote.py
 
 # Only the pinned helm, for workflows that need nothing else (chart release, kind end-to-end, deploy).

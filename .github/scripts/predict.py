@@ -41,8 +41,12 @@ def main() -> int:
 
     meta = call(f"{base}/v2/models/{args.model}")
     row = {spec["name"]: SAMPLE[spec["datatype"]] for spec in meta["inputs"]}
-    infer = {"inputs": [{"name": n, "datatype": spec["datatype"], "shape": [1], "data": [row[n]]}
-                        for n, spec in ((s["name"], s) for s in meta["inputs"])]}
+    infer = {
+        "inputs": [
+            {"name": n, "datatype": spec["datatype"], "shape": [1], "data": [row[n]]}
+            for n, spec in ((s["name"], s) for s in meta["inputs"])
+        ]
+    }
     for _ in range(args.requests):
         v2 = call(f"{base}/v2/models/{args.model}/infer", infer)
         named = call(f"{base}/predict", {"instances": [row, row]})
@@ -50,8 +54,10 @@ def main() -> int:
         if not v2["outputs"] or len(named["predictions"]) != 2 or len(v1["predictions"]) != 1:
             print(f"unexpected answers: {v2} {named} {v1}", file=sys.stderr)
             return 1
-    print(f"{args.model} {named['model_version']}: {args.requests} x 3 protocols answered, "
-          f"e.g. {row} -> {named['predictions'][0]!r}")
+    print(
+        f"{args.model} {named['model_version']}: {args.requests} x 3 protocols answered, "
+        f"e.g. {row} -> {named['predictions'][0]!r}"
+    )
     return 0
 
 

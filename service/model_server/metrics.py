@@ -23,7 +23,20 @@ PREFIX = "model_server"
 # Request latency buckets: sub-millisecond (micro-batched small models) up to the longest
 # sensible deadline. Fixed so that histograms from every pod can be summed.
 LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 # Rows per model call: powers of two up to the largest batch we allow by default.
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
@@ -54,67 +67,96 @@ class Metrics:
         self.registry = r
         p = PREFIX
         self.requests = Counter(
-            f"{p}_requests", "HTTP requests answered, by protocol, endpoint template and status code.",
-            ["protocol", "endpoint", "code"], registry=r,
+            f"{p}_requests",
+            "HTTP requests answered, by protocol, endpoint template and status code.",
+            ["protocol", "endpoint", "code"],
+            registry=r,
         )
         self.request_duration = Histogram(
             f"{p}_request_duration_seconds",
             "Wall time from request received to response sent, by protocol and endpoint template.",
-            ["protocol", "endpoint"], buckets=LATENCY_BUCKETS, registry=r,
+            ["protocol", "endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.in_flight = Gauge(
-            f"{p}_requests_in_flight", "Prediction requests being processed right now.", registry=r,
+            f"{p}_requests_in_flight",
+            "Prediction requests being processed right now.",
+            registry=r,
         )
         self.inference_duration = Histogram(
             f"{p}_inference_duration_seconds",
             "Time inside one model call (predict or predict_proba), batched rows included.",
-            ["method"], buckets=LATENCY_BUCKETS, registry=r,
+            ["method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.batch_rows = Histogram(
-            f"{p}_batch_rows", "Rows passed to one model call (after micro-batching).",
-            buckets=ROW_BUCKETS, registry=r,
+            f"{p}_batch_rows",
+            "Rows passed to one model call (after micro-batching).",
+            buckets=ROW_BUCKETS,
+            registry=r,
         )
         self.request_rows = Histogram(
-            f"{p}_request_rows", "Rows in one prediction request, before micro-batching.",
-            buckets=ROW_BUCKETS, registry=r,
+            f"{p}_request_rows",
+            "Rows in one prediction request, before micro-batching.",
+            buckets=ROW_BUCKETS,
+            registry=r,
         )
         self.batch_queue_wait = Histogram(
             f"{p}_batch_queue_wait_seconds",
             "Time a request's rows waited in the micro-batch queue before their model call started.",
-            buckets=LATENCY_BUCKETS, registry=r,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.batch_queue_rows = Gauge(
-            f"{p}_batch_queue_rows", "Rows waiting in the micro-batch queue.", registry=r,
+            f"{p}_batch_queue_rows",
+            "Rows waiting in the micro-batch queue.",
+            registry=r,
         )
         self.prediction_errors = Counter(
-            f"{p}_prediction_errors", "Rejected or failed prediction requests, by kind (see ERROR_KINDS).",
-            ["kind"], registry=r,
+            f"{p}_prediction_errors",
+            "Rejected or failed prediction requests, by kind (see ERROR_KINDS).",
+            ["kind"],
+            registry=r,
         )
         self.predicted_class = Counter(
-            f"{p}_predicted_class", "Predicted labels of a classifier, one per row.",
-            ["class_label"], registry=r,
+            f"{p}_predicted_class",
+            "Predicted labels of a classifier, one per row.",
+            ["class_label"],
+            registry=r,
         )
         # Buckets are set from the bundle's reference prediction quantiles when a regressor loads.
         self.predicted_value: Histogram | None = None
         self.model_load_duration = Gauge(
             f"{p}_model_load_duration_seconds",
-            "Seconds the last model load took (verify, deserialize, warm-up).", registry=r,
+            "Seconds the last model load took (verify, deserialize, warm-up).",
+            registry=r,
         )
         self.model_ready = Gauge(
-            f"{p}_model_ready", "1 when the model is loaded, warmed up and accepting traffic, else 0.",
+            f"{p}_model_ready",
+            "1 when the model is loaded, warmed up and accepting traffic, else 0.",
             registry=r,
         )
         self.model_info = Gauge(
             f"{p}_model_info",
             "Always 1; labels say which model and library versions this process serves.",
-            ["model_name", "model_version", "task", "sklearn_version", "skops_version",
-             "numpy_version", "server_version"],
+            [
+                "model_name",
+                "model_version",
+                "task",
+                "sklearn_version",
+                "skops_version",
+                "numpy_version",
+                "server_version",
+            ],
             registry=r,
         )
         self.feature_drift = Gauge(
             f"{p}_feature_drift_psi",
             "Population Stability Index of the recent input window against the training reference.",
-            ["feature"], registry=r,
+            ["feature"],
+            registry=r,
         )
         self.prediction_drift = Gauge(
             f"{p}_prediction_drift_psi",
@@ -122,26 +164,46 @@ class Metrics:
             registry=r,
         )
         self.drift_window_rows = Gauge(
-            f"{p}_drift_window_rows", "Rows currently in the drift window.", registry=r,
+            f"{p}_drift_window_rows",
+            "Rows currently in the drift window.",
+            registry=r,
         )
 
     def enable_predicted_value(self, buckets: tuple[float, ...]) -> Histogram:
         """Create the regressor output histogram once the model's output range is known."""
         if self.predicted_value is None:
             self.predicted_value = Histogram(
-                f"{PREFIX}_predicted_value", "Predicted values of a regressor, one per row.",
-                buckets=buckets, registry=self.registry,
+                f"{PREFIX}_predicted_value",
+                "Predicted values of a regressor, one per row.",
+                buckets=buckets,
+                registry=self.registry,
             )
         return self.predicted_value
 
 
 # Exported series names (as Prometheus sees them), for the tests that check dashboards and rules.
-_HIST = ("request_duration_seconds", "inference_duration_seconds", "batch_rows", "request_rows",
-         "batch_queue_wait_seconds", "predicted_value")
+_HIST = (
+    "request_duration_seconds",
+    "inference_duration_seconds",
+    "batch_rows",
+    "request_rows",
+    "batch_queue_wait_seconds",
+    "predicted_value",
+)
 METRIC_NAMES: frozenset[str] = frozenset(
     [f"{PREFIX}_{h}_{s}" for h in _HIST for s in ("bucket", "sum", "count")]
     + [f"{PREFIX}_{c}_total" for c in ("requests", "prediction_errors", "predicted_class")]
-    + [f"{PREFIX}_{g}" for g in ("requests_in_flight", "batch_queue_rows", "model_load_duration_seconds",
-                                  "model_ready", "model_info", "feature_drift_psi",
-                                  "prediction_drift_psi", "drift_window_rows")]
+    + [
+        f"{PREFIX}_{g}"
+        for g in (
+            "requests_in_flight",
+            "batch_queue_rows",
+            "model_load_duration_seconds",
+            "model_ready",
+            "model_info",
+            "feature_drift_psi",
+            "prediction_drift_psi",
+            "drift_window_rows",
+        )
+    ]
 )

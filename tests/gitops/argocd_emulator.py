@@ -55,7 +55,7 @@ def _tokens(template: str) -> list[tuple[str, str]]:
     pos = 0
     trim_next = False
     for m in _ACTION.finditer(template):
-        text = template[pos:m.start()]
+        text = template[pos : m.start()]
         if trim_next:
             text = text.lstrip()
         if m.group(1):
@@ -69,8 +69,9 @@ def _tokens(template: str) -> list[tuple[str, str]]:
     return out
 
 
-def _parse(tokens: list[tuple[str, str]], i: int = 0,
-           until: tuple[str, ...] = ()) -> tuple[list[Any], int, str]:
+def _parse(
+    tokens: list[tuple[str, str]], i: int = 0, until: tuple[str, ...] = ()
+) -> tuple[list[Any], int, str]:
     """A tree: str (text), ("print", expr), ("if", expr, then, else). Returns (nodes, next index, stop)."""
     nodes: list[Any] = []
     while i < len(tokens):
@@ -182,8 +183,9 @@ def _run(nodes: list[Any], data: Any, missingkey_error: bool) -> str:
             out.append(_print(_eval(node[1], data, missingkey_error)))
         else:
             _, cond, then, other = node
-            out.append(_run(then if _truthy(_eval(cond, data, missingkey_error)) else other, data,
-                            missingkey_error))
+            out.append(
+                _run(then if _truthy(_eval(cond, data, missingkey_error)) else other, data, missingkey_error)
+            )
     return "".join(out)
 
 
@@ -226,8 +228,11 @@ def glob_files(repo: Path, pattern: str) -> set[str]:
     for path in repo.rglob("*"):
         rel = path.relative_to(repo).as_posix()
         segs = rel.split("/")
-        if path.is_file() and len(segs) == len(parts) and all(
-                fnmatch.fnmatchcase(s, p) for s, p in zip(segs, parts, strict=True)):
+        if (
+            path.is_file()
+            and len(segs) == len(parts)
+            and all(fnmatch.fnmatchcase(s, p) for s, p in zip(segs, parts, strict=True))
+        ):
             found.add(rel)
     return found
 
@@ -283,8 +288,10 @@ def generate(repo: Path, generator: dict[str, Any], options: list[str]) -> list[
             for second in generate(repo, second_gen, options):
                 clash = set(first) & set(second)
                 if clash:
-                    raise TemplateError(f"matrix children both set {sorted(clash)}: Argo CD would keep the "
-                                        "first child's value (mergo); rename a key or a pathParamPrefix")
+                    raise TemplateError(
+                        f"matrix children both set {sorted(clash)}: Argo CD would keep the "
+                        "first child's value (mergo); rename a key or a pathParamPrefix"
+                    )
                 result.append({**first, **second})
         return result
     raise UnsupportedTemplate(f"generator {sorted(kinds)}")
@@ -329,8 +336,12 @@ def expand(appset: dict[str, Any], repo: Path) -> list[dict[str, Any]]:
             if not preserve and not metadata.get("finalizers"):
                 metadata["finalizers"] = [RESOURCES_FINALIZER]
             metadata["namespace"] = appset["metadata"]["namespace"]
-            app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": metadata,
-                   "spec": rendered["spec"]}
+            app = {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Application",
+                "metadata": metadata,
+                "spec": rendered["spec"],
+            }
             if spec.get("templatePatch"):
                 patch = yaml.safe_load(render_string(spec["templatePatch"], params, options))
                 if not isinstance(patch, dict):

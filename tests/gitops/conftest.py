@@ -54,8 +54,9 @@ def generated_apps(models_appset: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def rendered_apps(generated_apps: list[dict[str, Any]],
-                  tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
+def rendered_apps(
+    generated_apps: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Path]]:
     """{kube version: {Application name: file with its `helm template` output}}, rendered once.
 
     A failed render is a test failure here, naming the Application and helm's message."""

@@ -36,8 +36,13 @@ def tool(name: str) -> str:
 
 def helm_env() -> dict[str, str]:
     helm_home = ROOT / ".tools" / "helm"
-    return {"PATH": "/usr/bin:/bin", "HOME": str(helm_home), "HELM_CACHE_HOME": str(helm_home / "cache"),
-            "HELM_CONFIG_HOME": str(helm_home / "config"), "HELM_DATA_HOME": str(helm_home / "data")}
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(helm_home),
+        "HELM_CACHE_HOME": str(helm_home / "cache"),
+        "HELM_CONFIG_HOME": str(helm_home / "config"),
+        "HELM_DATA_HOME": str(helm_home / "data"),
+    }
 
 
 def run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -58,8 +63,10 @@ def kube_versions() -> list[str]:
     low = re.search(r">=\s*v?([0-9]+\.[0-9]+(?:\.[0-9]+)?)", chart["kubeVersion"])
     assert low, f"no lower bound in kubeVersion {chart['kubeVersion']!r}"
     oldest = low.group(1) if low.group(1).count(".") == 2 else low.group(1) + ".0"
-    available = sorted((tuple(int(x) for x in d.name[1:].split("-")[0].split(".")), d.name[1:].split("-")[0])
-                       for d in K8S_SCHEMAS.glob("v*-local-strict"))
+    available = sorted(
+        (tuple(int(x) for x in d.name[1:].split("-")[0].split(".")), d.name[1:].split("-")[0])
+        for d in K8S_SCHEMAS.glob("v*-local-strict")
+    )
     return [oldest, available[-1][1]]
 
 
@@ -88,12 +95,22 @@ def kubeconform(text: str | list[Path], version: str, schema_dir: Path) -> subpr
 
     `text` is one YAML stream (read from stdin), or files, whose names then appear in the messages."""
     files = ["-"] if isinstance(text, str) else [str(f) for f in text]
-    return run([tool("kubeconform"), "-strict", "-summary", "-kubernetes-version", version,
-                "-schema-location", f"{schema_dir}/{{{{ .NormalizedKubernetesVersion }}}}-local-strict/"
-                                    "{{ .ResourceKind }}{{ .KindSuffix }}.json",
-                "-schema-location", f"{CRD_SCHEMAS}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_"
-                                    "{{ .ResourceAPIVersion }}.json",
-                *files], input=text if isinstance(text, str) else None)
+    return run(
+        [
+            tool("kubeconform"),
+            "-strict",
+            "-summary",
+            "-kubernetes-version",
+            version,
+            "-schema-location",
+            f"{schema_dir}/{{{{ .NormalizedKubernetesVersion }}}}-local-strict/"
+            "{{ .ResourceKind }}{{ .KindSuffix }}.json",
+            "-schema-location",
+            f"{CRD_SCHEMAS}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
+            *files,
+        ],
+        input=text if isinstance(text, str) else None,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -121,6 +138,7 @@ def substitute(value: str, env: dict[str, str]) -> str:
         name = m.group(1) or m.group(2)
         assert name in env, f"${name} is not in Argo CD's build environment"
         return env[name]
+
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", one, value)
 
 
@@ -128,8 +146,14 @@ def render_root(app: dict[str, Any]) -> str:
     """What Argo CD renders for the root Application: helm template of its path with its parameters."""
     source = app["spec"]["source"]
     env = build_env(app)
-    cmd = [tool("helm"), "template", source["helm"].get("releaseName", app["metadata"]["name"]),
-           str(ROOT / source["path"]), "--namespace", app["spec"]["destination"]["namespace"]]
+    cmd = [
+        tool("helm"),
+        "template",
+        source["helm"].get("releaseName", app["metadata"]["name"]),
+        str(ROOT / source["path"]),
+        "--namespace",
+        app["spec"]["destination"]["namespace"],
+    ]
     for param in source["helm"].get("parameters", []):
         cmd += ["--set", f"{param['name']}={substitute(param['value'], env)}"]
     done = run(cmd, env=helm_env())
@@ -143,8 +167,10 @@ def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 def environment_listing() -> dict[str, list[str]]:
     """{environment: [model file stems]} straight from the filesystem."""
-    return {p.parent.name: sorted(m.stem for m in (p.parent / "models").glob("*.yaml"))
-            for p in sorted(ENVIRONMENTS.glob("*/env.yaml"))}
+    return {
+        p.parent.name: sorted(m.stem for m in (p.parent / "models").glob("*.yaml"))
+        for p in sorted(ENVIRONMENTS.glob("*/env.yaml"))
+    }
 
 
 def value_files(app: dict[str, Any]) -> list[Path]:
@@ -156,8 +182,16 @@ def value_files(app: dict[str, Any]) -> list[Path]:
 def helm_template(app: dict[str, Any], kube_version: str) -> subprocess.CompletedProcess[str]:
     """What Argo CD's repo server renders for a generated Application (path-based Helm source)."""
     source = app["spec"]["source"]
-    cmd = [tool("helm"), "template", source["helm"]["releaseName"], str(ROOT / source["path"]),
-           "--namespace", app["spec"]["destination"]["namespace"], "--kube-version", kube_version]
+    cmd = [
+        tool("helm"),
+        "template",
+        source["helm"]["releaseName"],
+        str(ROOT / source["path"]),
+        "--namespace",
+        app["spec"]["destination"]["namespace"],
+        "--kube-version",
+        kube_version,
+    ]
     for f in value_files(app):
         cmd += ["--values", str(f)]
     return run(cmd, env=helm_env())

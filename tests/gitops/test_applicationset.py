@@ -58,39 +58,49 @@ def test_every_application_points_at_files_that_exist(generated_apps: list[dict[
         assert (ROOT / source["path"] / "Chart.yaml").is_file()
         files = value_files(app)
         env = app["metadata"]["labels"]["model-server.io/environment"]
-        assert files == [ENVIRONMENTS / "common.yaml", ENVIRONMENTS / env / "values.yaml",
-                         ENVIRONMENTS / env / "models" / f"{source['helm']['releaseName']}.yaml"]
+        assert files == [
+            ENVIRONMENTS / "common.yaml",
+            ENVIRONMENTS / env / "values.yaml",
+            ENVIRONMENTS / env / "models" / f"{source['helm']['releaseName']}.yaml",
+        ]
         for f in files:
             assert f.is_file(), f"{name(app)} reads {f}, which does not exist"
             assert f.is_relative_to(ROOT), f"{name(app)} reads {f}, outside the repository"
 
 
 def test_the_project_is_a_constant_and_every_destination_is_allowed_by_it(
-        models_appset: dict[str, Any], generated_apps: list[dict[str, Any]],
-        platform: list[dict[str, Any]]) -> None:
+    models_appset: dict[str, Any], generated_apps: list[dict[str, Any]], platform: list[dict[str, Any]]
+) -> None:
     assert "{{" not in models_appset["spec"]["template"]["spec"]["project"]
     assert "project" not in (models_appset["spec"].get("templatePatch") or "")
-    project = next(p for p in by_kind(platform, "AppProject")
-                   if p["metadata"]["name"] == models_appset["spec"]["template"]["spec"]["project"])
+    project = next(
+        p
+        for p in by_kind(platform, "AppProject")
+        if p["metadata"]["name"] == models_appset["spec"]["template"]["spec"]["project"]
+    )
     for app in generated_apps:
         dest = app["spec"]["destination"]
-        assert any(fnmatch.fnmatchcase(dest["server"], d["server"]) and
-                   fnmatch.fnmatchcase(dest["namespace"], d["namespace"])
-                   for d in project["spec"]["destinations"]), f"{name(app)}: {dest} not allowed"
+        assert any(
+            fnmatch.fnmatchcase(dest["server"], d["server"])
+            and fnmatch.fnmatchcase(dest["namespace"], d["namespace"])
+            for d in project["spec"]["destinations"]
+        ), f"{name(app)}: {dest} not allowed"
         assert app["spec"]["source"]["repoURL"] in project["spec"]["sourceRepos"]
 
 
 def test_sync_policy_follows_each_environment(generated_apps: list[dict[str, Any]]) -> None:
     for app in generated_apps:
-        env = yaml.safe_load((ENVIRONMENTS / app["metadata"]["labels"]["model-server.io/environment"]
-                              / "env.yaml").read_text())
+        env = yaml.safe_load(
+            (ENVIRONMENTS / app["metadata"]["labels"]["model-server.io/environment"] / "env.yaml").read_text()
+        )
         policy = app["spec"]["syncPolicy"]
         if env["sync"]["automated"]:
             assert policy["automated"] == {"prune": True, "selfHeal": True}, name(app)
         else:
             assert "automated" not in policy, f"{name(app)} must wait for a manual sync"
         assert app["metadata"]["annotations"]["model-server.io/sync"] == (
-            "automated" if env["sync"]["automated"] else "manual")
+            "automated" if env["sync"]["automated"] else "manual"
+        )
         assert "CreateNamespace=true" in policy["syncOptions"]
         # preserveResourcesOnDeletion: no finalizer, so deleting the Application keeps the model running.
         assert "finalizers" not in app["metadata"], name(app)
@@ -99,7 +109,8 @@ def test_sync_policy_follows_each_environment(generated_apps: list[dict[str, Any
 
 
 def test_generated_applications_validate_against_the_application_crd(
-        generated_apps: list[dict[str, Any]], k8s_schema_dir: Path) -> None:
+    generated_apps: list[dict[str, Any]], k8s_schema_dir: Path
+) -> None:
     text = "\n---\n".join(yaml.safe_dump(a) for a in generated_apps)
     done = kubeconform(text, kube_versions()[-1], k8s_schema_dir)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -107,8 +118,12 @@ def test_generated_applications_validate_against_the_application_crd(
 
 @pytest.mark.parametrize("kube_version", kube_versions())
 def test_every_application_renders_and_validates(
-        generated_apps: list[dict[str, Any]], platform: list[dict[str, Any]], k8s_schema_dir: Path,
-        rendered_apps: dict[str, dict[str, Path]], kube_version: str) -> None:
+    generated_apps: list[dict[str, Any]],
+    platform: list[dict[str, Any]],
+    k8s_schema_dir: Path,
+    rendered_apps: dict[str, dict[str, Path]],
+    kube_version: str,
+) -> None:
     files = rendered_apps[kube_version]
     checked = kubeconform(sorted(files.values()), kube_version, k8s_schema_dir)
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -121,18 +136,23 @@ def test_every_application_renders_and_validates(
         for obj in objects:
             group = obj["apiVersion"].rpartition("/")[0]
             assert (group, obj["kind"]) in allowed, (
-                f"{name(app)} renders a {obj['kind']}, which the models AppProject does not allow")
+                f"{name(app)} renders a {obj['kind']}, which the models AppProject does not allow"
+            )
             assert obj["metadata"].get("namespace") in (None, app["spec"]["destination"]["namespace"])
 
 
 def test_platform_rules_and_dashboards_are_on_for_exactly_one_release_per_cluster(
-        generated_apps: list[dict[str, Any]], rendered_apps: dict[str, dict[str, Path]]) -> None:
+    generated_apps: list[dict[str, Any]], rendered_apps: dict[str, dict[str, Path]]
+) -> None:
     carriers: dict[str, list[str]] = {}
     for app in generated_apps:
         objects = load_all(rendered_apps[kube_versions()[-1]][name(app)].read_text())
         rules = [o for o in objects if o["kind"] == "PrometheusRule"]
-        dashboards = [o for o in objects if o["kind"] == "ConfigMap"
-                      and o["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+        dashboards = [
+            o
+            for o in objects
+            if o["kind"] == "ConfigMap" and o["metadata"].get("labels", {}).get("grafana_dashboard") == "1"
+        ]
         assert bool(rules) == bool(dashboards), f"{name(app)}: rules and dashboards go together"
         carriers.setdefault(app["spec"]["destination"]["server"], [])
         if rules:
@@ -142,7 +162,8 @@ def test_platform_rules_and_dashboards_are_on_for_exactly_one_release_per_cluste
 
 
 def test_a_model_file_without_a_name_fails_the_whole_applicationset(
-        models_appset: dict[str, Any], tmp_path: Path) -> None:
+    models_appset: dict[str, Any], tmp_path: Path
+) -> None:
     """missingkey=error: Argo CD refuses to render rather than create an Application named `dev-`."""
     repo = tmp_path / "repo"
     shutil.copytree(ENVIRONMENTS, repo / "environments")
@@ -155,7 +176,8 @@ def test_a_model_file_without_a_name_fails_the_whole_applicationset(
 
 
 def test_adding_an_environment_folder_adds_its_applications(
-        models_appset: dict[str, Any], tmp_path: Path) -> None:
+    models_appset: dict[str, Any], tmp_path: Path
+) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(ENVIRONMENTS, repo / "environments")
     shutil.copytree(repo / "environments" / "staging", repo / "environments" / "qa")

@@ -17,7 +17,8 @@ def wave(obj: dict[str, Any]) -> int:
 
 
 def test_every_argocd_manifest_validates_against_the_crd_schemas(
-        platform_text: str, k8s_schema_dir: Path) -> None:
+    platform_text: str, k8s_schema_dir: Path
+) -> None:
     text = ROOT_APP.read_text() + "\n---\n" + platform_text
     done = kubeconform(text, kube_versions()[-1], k8s_schema_dir)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -34,7 +35,8 @@ def test_kubeconform_rejects_an_unknown_field(platform_text: str, k8s_schema_dir
 
 
 def test_the_root_application_is_the_only_place_the_git_url_is_written(
-        root_app: dict[str, Any], platform: list[dict[str, Any]]) -> None:
+    root_app: dict[str, Any], platform: list[dict[str, Any]]
+) -> None:
     url = root_app["spec"]["source"]["repoURL"]
     assert url.startswith("https://") and url.endswith(".git"), url
     # Every other file under argocd/ takes it from the root Application's build environment.
@@ -65,7 +67,8 @@ def test_the_apps_chart_refuses_to_render_without_the_root_applications_url() ->
 
 
 def test_projects_come_first_then_the_monitoring_stack_then_the_models(
-        platform: list[dict[str, Any]]) -> None:
+    platform: list[dict[str, Any]],
+) -> None:
     waves = {(o["kind"], o["metadata"]["name"]): wave(o) for o in platform}
     projects = [w for (kind, _), w in waves.items() if kind == "AppProject"]
     assert len(projects) == 2
@@ -76,7 +79,8 @@ def test_projects_come_first_then_the_monitoring_stack_then_the_models(
 
 
 def test_the_models_project_allows_this_repository_models_namespaces_and_no_cluster_kind_but_namespace(
-        root_app: dict[str, Any], platform: list[dict[str, Any]]) -> None:
+    root_app: dict[str, Any], platform: list[dict[str, Any]]
+) -> None:
     project = next(p for p in by_kind(platform, "AppProject") if p["metadata"]["name"] == "models")
     spec = project["spec"]
     assert spec["sourceRepos"] == [root_app["spec"]["source"]["repoURL"]]
@@ -86,15 +90,19 @@ def test_the_models_project_allows_this_repository_models_namespaces_and_no_clus
 
 
 def test_the_monitoring_stack_is_pinned_and_reads_its_values_from_monitoring(
-        root_app: dict[str, Any], platform: list[dict[str, Any]]) -> None:
+    root_app: dict[str, Any], platform: list[dict[str, Any]]
+) -> None:
     apps = {a["metadata"]["name"]: a for a in by_kind(platform, "Application")}
     assert set(apps) == {"kube-prometheus-stack", "prometheus-adapter"}
     for name, app in apps.items():
         chart, values = app["spec"]["sources"]
         assert chart["chart"] == name
         assert SEMVER.match(chart["targetRevision"]), f"{name} chart version is not pinned"
-        assert values == {"repoURL": root_app["spec"]["source"]["repoURL"],
-                          "targetRevision": root_app["spec"]["source"]["targetRevision"], "ref": "values"}
+        assert values == {
+            "repoURL": root_app["spec"]["source"]["repoURL"],
+            "targetRevision": root_app["spec"]["source"]["targetRevision"],
+            "ref": "values",
+        }
         for ref in chart["helm"]["valueFiles"]:
             assert ref.startswith("$values/monitoring/")
             path = ROOT / ref.removeprefix("$values/")

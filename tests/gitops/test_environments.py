@@ -13,8 +13,9 @@ import pytest
 import yaml
 from gitops.support import CHART, ENVIRONMENTS, ROOT, environment_listing
 
-VALUES_FILES = sorted([ENVIRONMENTS / "common.yaml", *ENVIRONMENTS.glob("*/values.yaml"),
-                       *ENVIRONMENTS.glob("*/models/*.yaml")])
+VALUES_FILES = sorted(
+    [ENVIRONMENTS / "common.yaml", *ENVIRONMENTS.glob("*/values.yaml"), *ENVIRONMENTS.glob("*/models/*.yaml")]
+)
 
 
 def relaxed(schema: Any) -> Any:
@@ -37,8 +38,10 @@ def layer_validator() -> jsonschema.protocols.Validator:
 @pytest.mark.parametrize("path", VALUES_FILES, ids=lambda p: str(p.relative_to(ENVIRONMENTS)))
 def test_values_file_validates_against_the_chart_schema(path: Path, layer_validator: Any) -> None:
     values = yaml.safe_load(path.read_text())
-    errors = [f"{'.'.join(map(str, e.absolute_path)) or '<top>'}: {e.message}"
-              for e in layer_validator.iter_errors(values)]
+    errors = [
+        f"{'.'.join(map(str, e.absolute_path)) or '<top>'}: {e.message}"
+        for e in layer_validator.iter_errors(values)
+    ]
     assert not errors, f"{path.relative_to(ROOT)}:\n" + "\n".join(errors)
 
 
@@ -61,21 +64,30 @@ def test_environment_files_are_complete_and_consistent() -> None:
             values = yaml.safe_load((ENVIRONMENTS / env / "models" / f"{model}.yaml").read_text())
             assert values["model"]["name"] == model, f"{env}/models/{model}.yaml names another model"
     # dev takes new releases; staging and prod only by promotion, in that order.
-    sources = {env: yaml.safe_load((ENVIRONMENTS / env / "env.yaml").read_text())["promotion"]["from"]
-               for env in listing}
+    sources = {
+        env: yaml.safe_load((ENVIRONMENTS / env / "env.yaml").read_text())["promotion"]["from"]
+        for env in listing
+    }
     assert sources["dev"] is None and sources["staging"] == "dev" and sources["prod"] == "staging"
 
 
 def test_only_prod_waits_for_a_manual_sync() -> None:
-    manual = {env for env in environment_listing()
-              if not yaml.safe_load((ENVIRONMENTS / env / "env.yaml").read_text())["sync"]["automated"]}
+    manual = {
+        env
+        for env in environment_listing()
+        if not yaml.safe_load((ENVIRONMENTS / env / "env.yaml").read_text())["sync"]["automated"]
+    }
     assert manual == {"prod"}
 
 
 def test_every_release_in_prod_was_deployed_to_staging_first() -> None:
     """The promotion check of `make test`: a release in prod (version, bundle, image) must have been
     staging's, in the working tree or in any commit of staging's file; the same for staging and dev."""
-    done = subprocess.run([sys.executable, str(ENVIRONMENTS / "promote.py"), "check"],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, str(ENVIRONMENTS / "promote.py"), "check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "passed through its source environment first" in done.stdout

@@ -23,8 +23,9 @@ class Repo:
 
     def git(self, *args: str) -> str:
         identity = ["-c", "user.name=test", "-c", "user.email=t@example.com"]
-        done = subprocess.run(["git", "-C", str(self.path), *identity, *args],
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            ["git", "-C", str(self.path), *identity, *args], capture_output=True, text=True, check=True
+        )
         return done.stdout
 
     def commit(self, message: str) -> None:
@@ -59,8 +60,19 @@ def repo(tmp_path: Path) -> Repo:
 
 def release_to_dev(repo: Repo, version: str = "1.3.0", sha: str = SHA_A) -> None:
     url = f"https://github.com/model-server/model-server/releases/download/models/iris-classifier/{version}/x.tar.gz"
-    done = repo.promote("set-model", "--env", "dev", "--model", "iris-classifier", "--version", version,
-                        "--url", url, "--sha256", sha)
+    done = repo.promote(
+        "set-model",
+        "--env",
+        "dev",
+        "--model",
+        "iris-classifier",
+        "--version",
+        version,
+        "--url",
+        url,
+        "--sha256",
+        sha,
+    )
     assert done.returncode == 0, done.stderr
     repo.commit(f"release iris-classifier {version} to dev")
 
@@ -88,11 +100,18 @@ def test_promotion_copies_the_release_and_changes_nothing_else(repo: Repo) -> No
     removed = [ln[1:].strip() for ln in diff.splitlines() if ln.startswith("-") and not ln.startswith("---")]
     added = [ln[1:].strip() for ln in diff.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
     assert removed == ['version: "1.0.0"', "type: image", 'tag: "0.1.0"']
-    assert added == ['version: "1.3.0"', "type: url", "url:",
-                     f'uri: "{repo.values("dev", "iris-classifier")["model"]["source"]["url"]["uri"]}"',
-                     f'sha256: "{SHA_A}"', 'tag: "3f1c2a9"', f'digest: "{DIGEST}"']
-    assert [ln for ln in before.splitlines() if ln.startswith("#")] == \
-        [ln for ln in after.splitlines() if ln.startswith("#")]
+    assert added == [
+        'version: "1.3.0"',
+        "type: url",
+        "url:",
+        f'uri: "{repo.values("dev", "iris-classifier")["model"]["source"]["url"]["uri"]}"',
+        f'sha256: "{SHA_A}"',
+        'tag: "3f1c2a9"',
+        f'digest: "{DIGEST}"',
+    ]
+    assert [ln for ln in before.splitlines() if ln.startswith("#")] == [
+        ln for ln in after.splitlines() if ln.startswith("#")
+    ]
     staging, dev = repo.values("staging", "iris-classifier"), repo.values("dev", "iris-classifier")
     assert staging["model"] == dev["model"] and staging["image"] == dev["image"]
 
@@ -104,18 +123,29 @@ def test_promoting_twice_is_a_no_op(repo: Repo) -> None:
     assert repo.changed() == []
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--model", "fraud-scorer", "--from", "dev", "--to", "staging"],
-     "unknown model 'fraud-scorer' in dev (known: iris-classifier, sales-regressor)"),
-    (["--model", "iris-classifier", "--from", "dev", "--to", "qa"],
-     "unknown environment 'qa' (known: dev, staging, prod)"),
-    (["--model", "iris-classifier", "--from", "test", "--to", "prod"], "unknown environment 'test'"),
-    (["--model", "iris-classifier", "--from", "dev", "--to", "prod"],
-     "prod is promoted from staging, not dev"),
-    (["--model", "iris-classifier", "--from", "prod", "--to", "dev"], "dev is not promoted into"),
-    (["--model", "iris-classifier", "--from", "staging", "--to", "prod", "--version", "1.2.0"],
-     "version 1.2.0 of iris-classifier was never in staging"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--model", "fraud-scorer", "--from", "dev", "--to", "staging"],
+            "unknown model 'fraud-scorer' in dev (known: iris-classifier, sales-regressor)",
+        ),
+        (
+            ["--model", "iris-classifier", "--from", "dev", "--to", "qa"],
+            "unknown environment 'qa' (known: dev, staging, prod)",
+        ),
+        (["--model", "iris-classifier", "--from", "test", "--to", "prod"], "unknown environment 'test'"),
+        (
+            ["--model", "iris-classifier", "--from", "dev", "--to", "prod"],
+            "prod is promoted from staging, not dev",
+        ),
+        (["--model", "iris-classifier", "--from", "prod", "--to", "dev"], "dev is not promoted into"),
+        (
+            ["--model", "iris-classifier", "--from", "staging", "--to", "prod", "--version", "1.2.0"],
+            "version 1.2.0 of iris-classifier was never in staging",
+        ),
+    ],
+)
 def test_promotion_refuses(repo: Repo, args: list[str], message: str) -> None:
     done = repo.promote("promote", *args)
     assert done.returncode == 1
@@ -131,11 +161,16 @@ def test_a_version_from_the_source_history_can_be_promoted_again(repo: Repo) -> 
     promote_ok(repo, "staging", "prod")
     repo.commit("iris-classifier 1.3.0 to prod")
 
-    done = repo.promote("promote", "--model", "iris-classifier", "--from", "staging", "--to", "prod",
-                        "--version", "1.0.0")
+    done = repo.promote(
+        "promote", "--model", "iris-classifier", "--from", "staging", "--to", "prod", "--version", "1.0.0"
+    )
     assert done.returncode == 0, done.stderr
-    assert repo.values("prod", "iris-classifier")["model"] == yaml.safe_load(
-        repo.git("show", "HEAD~3:environments/staging/models/iris-classifier.yaml"))["model"]
+    assert (
+        repo.values("prod", "iris-classifier")["model"]
+        == yaml.safe_load(repo.git("show", "HEAD~3:environments/staging/models/iris-classifier.yaml"))[
+            "model"
+        ]
+    )
     assert repo.promote("check").returncode == 0
 
 
@@ -175,35 +210,61 @@ def test_check_accepts_a_version_that_left_staging_since(repo: Repo) -> None:
 
 
 def test_set_model_and_set_image_only_touch_the_entry_environment(repo: Repo) -> None:
-    for args in (["set-model", "--env", "staging", "--model", "iris-classifier", "--version", "2.0.0",
-                  "--image"],
-                 ["set-image", "--env", "prod", "--tag", "abc"]):
+    for args in (
+        ["set-model", "--env", "staging", "--model", "iris-classifier", "--version", "2.0.0", "--image"],
+        ["set-image", "--env", "prod", "--tag", "abc"],
+    ):
         done = repo.promote(*args)
         assert done.returncode == 1
         assert "only by promotion" in done.stderr
     done = repo.promote("set-image", "--env", "dev", "--tag", "3f1c2a9", "--digest", DIGEST)
     assert done.returncode == 0, done.stderr
-    assert sorted(repo.changed()) == [" M environments/dev/models/iris-classifier.yaml",
-                                      " M environments/dev/models/sales-regressor.yaml"]
+    assert sorted(repo.changed()) == [
+        " M environments/dev/models/iris-classifier.yaml",
+        " M environments/dev/models/sales-regressor.yaml",
+    ]
     assert repo.values("dev", "sales-regressor")["image"] == {"tag": "3f1c2a9", "digest": DIGEST}
 
 
 def test_a_first_release_of_a_new_model_creates_its_file(repo: Repo) -> None:
-    done = repo.promote("set-model", "--env", "dev", "--model", "churn-predictor", "--version", "0.1.0",
-                        "--url", "https://example.com/churn-predictor-0.1.0.tar.gz", "--sha256", SHA_A)
+    done = repo.promote(
+        "set-model",
+        "--env",
+        "dev",
+        "--model",
+        "churn-predictor",
+        "--version",
+        "0.1.0",
+        "--url",
+        "https://example.com/churn-predictor-0.1.0.tar.gz",
+        "--sha256",
+        SHA_A,
+    )
     assert done.returncode == 0, done.stderr
     values = repo.values("dev", "churn-predictor")
-    assert values["model"] == {"name": "churn-predictor", "version": "0.1.0", "source": {
-        "type": "url", "url": {"uri": "https://example.com/churn-predictor-0.1.0.tar.gz", "sha256": SHA_A}}}
+    assert values["model"] == {
+        "name": "churn-predictor",
+        "version": "0.1.0",
+        "source": {
+            "type": "url",
+            "url": {"uri": "https://example.com/churn-predictor-0.1.0.tar.gz", "sha256": SHA_A},
+        },
+    }
     assert values["image"] == repo.values("dev", "iris-classifier")["image"]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--version", "1.3", "--image"], "not a semantic version"),
-    (["--version", "1.3.0", "--url", "http://example.com/x.tar.gz", "--sha256", SHA_A], "https://"),
-    (["--version", "1.3.0", "--url", "https://example.com/x.tar.gz", "--sha256", "abc"], "64 lower-case hex"),
-    (["--version", "1.3.0", "--oci", "ghcr.io/model-server/models/iris:1.3.0"], "pinned by digest"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--version", "1.3", "--image"], "not a semantic version"),
+        (["--version", "1.3.0", "--url", "http://example.com/x.tar.gz", "--sha256", SHA_A], "https://"),
+        (
+            ["--version", "1.3.0", "--url", "https://example.com/x.tar.gz", "--sha256", "abc"],
+            "64 lower-case hex",
+        ),
+        (["--version", "1.3.0", "--oci", "ghcr.io/model-server/models/iris:1.3.0"], "pinned by digest"),
+    ],
+)
 def test_set_model_refuses_malformed_releases(repo: Repo, args: list[str], message: str) -> None:
     done = repo.promote("set-model", "--env", "dev", "--model", "iris-classifier", *args)
     assert done.returncode == 1 and message in done.stderr

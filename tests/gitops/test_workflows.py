@@ -42,8 +42,9 @@ def test_every_action_is_pinned_by_commit_sha_with_its_version(path: Path) -> No
         if ref.startswith("./"):
             continue  # a workflow of this repository, at the same commit
         assert PIN.match(ref), f"{path.name}: {ref} is not pinned by a full commit SHA"
-        assert version and re.match(r"^v?[0-9]+(\.[0-9]+)*$", version), \
+        assert version and re.match(r"^v?[0-9]+(\.[0-9]+)*$", version), (
             f"{path.name}: {ref} lacks its `# vX.Y.Z` comment"
+        )
 
 
 def test_one_action_is_pinned_to_the_same_commit_everywhere() -> None:
@@ -72,8 +73,9 @@ def test_secrets_reach_scripts_only_through_env(path: Path) -> None:
     for name, job in workflow["jobs"].items():
         for step in job.get("steps", []):
             assert "secrets." not in step.get("run", ""), f"{path.name}/{name}: a secret inlined into run:"
-            assert "${{" not in step.get("run", ""), \
+            assert "${{" not in step.get("run", ""), (
                 f"{path.name}/{name}: expressions in run: are injection points; pass them through env:"
+            )
     assert not re.search(r"gh[pousr]_[A-Za-z0-9]{20,}", path.read_text()), f"{path.name} holds a token"
 
 
@@ -107,8 +109,9 @@ def test_model_release_tags_match_what_the_build_script_accepts() -> None:
     assert release["on"]["push"]["tags"] == ["models/*/*"]
     script = ROOT / ".github" / "scripts" / "build-model-release.sh"
     for tag in ("models/Iris/1.0.0", "models/iris-classifier/1.0", "v1.0.0"):
-        done = subprocess.run([str(script), tag, "out"], capture_output=True, text=True, check=False,
-                              cwd=ROOT)
+        done = subprocess.run(
+            [str(script), tag, "out"], capture_output=True, text=True, check=False, cwd=ROOT
+        )
         assert done.returncode == 1 and "is not models/<name>/<semantic version>" in done.stderr
 
 
@@ -117,9 +120,18 @@ def test_a_model_release_builds_reproducibly_and_lands_in_dev(tmp_path: Path) ->
     outputs = tmp_path / "github_output"
     model_server = Path(sys.executable).parent / "model-server"
     env = dict(os.environ, GITHUB_OUTPUT=str(outputs), MODEL_SERVER=str(model_server))
-    done = subprocess.run([str(ROOT / ".github" / "scripts" / "build-model-release.sh"),
-                           "models/iris-classifier/1.3.0", str(tmp_path / "release")],
-                          capture_output=True, text=True, check=False, cwd=ROOT, env=env)
+    done = subprocess.run(
+        [
+            str(ROOT / ".github" / "scripts" / "build-model-release.sh"),
+            "models/iris-classifier/1.3.0",
+            str(tmp_path / "release"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     facts = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
     archive = Path(facts["archive"])
@@ -130,15 +142,37 @@ def test_a_model_release_builds_reproducibly_and_lands_in_dev(tmp_path: Path) ->
         meta = json.load(tar.extractfile("metadata.json"))  # type: ignore[arg-type]
     assert (meta["name"], meta["version"]) == ("iris-classifier", "1.3.0")
 
-    url = ("https://github.com/model-server/model-server/releases/download/models/iris-classifier/1.3.0/"
-           "iris-classifier-1.3.0.tar.gz")
+    url = (
+        "https://github.com/model-server/model-server/releases/download/models/iris-classifier/1.3.0/"
+        "iris-classifier-1.3.0.tar.gz"
+    )
     repo = tmp_path / "repo"
     shutil.copytree(ENVIRONMENTS, repo / "environments", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "charts" / "model-server", repo / "charts" / "model-server")
-    done = subprocess.run([sys.executable, str(ENVIRONMENTS / "promote.py"), "--root", str(repo), "set-model",
-                           "--env", "dev", "--model", facts["name"], "--version", facts["version"],
-                           "--url", url, "--sha256", facts["sha256"], "--helm", tool("helm")],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ENVIRONMENTS / "promote.py"),
+            "--root",
+            str(repo),
+            "set-model",
+            "--env",
+            "dev",
+            "--model",
+            facts["name"],
+            "--version",
+            facts["version"],
+            "--url",
+            url,
+            "--sha256",
+            facts["sha256"],
+            "--helm",
+            tool("helm"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     dev = yaml.safe_load((repo / "environments" / "dev" / "models" / "iris-classifier.yaml").read_text())
     assert dev["model"]["source"] == {"type": "url", "url": {"uri": url, "sha256": facts["sha256"]}}
