@@ -8,8 +8,11 @@ Rules kept here:
 - labels take values from small fixed sets (protocol, endpoint template, status code, error kind,
   class label of the model, feature name of the model); never raw paths, ids or input values;
 - the model's name and version are not labels on every series: Prometheus attaches them as target
-  labels (`model`, `model_version`) from the pod labels the chart sets, and ``model_info`` carries
-  them for joins and for a process that is scraped without those target labels.
+  labels (`model`, `model_version`) from the pod labels the chart sets. ``model_info`` says what the
+  loaded bundle's metadata.json names itself, as ``bundle_name`` and ``bundle_version``: no label the
+  server writes may share a target label's name, or Prometheus keeps the target's value and renames
+  the server's to ``exported_<name>``. Comparing ``bundle_version`` with ``model_version`` shows a pod
+  whose bundle is not the version its deployment declares.
 
 This module does not import the web framework: the runtime records into these objects too.
 """
@@ -140,10 +143,11 @@ class Metrics:
         )
         self.model_info = Gauge(
             f"{p}_model_info",
-            "Always 1; labels say which model and library versions this process serves.",
+            "Always 1; labels say which bundle (name and version from its metadata.json) and which "
+            "library versions this process serves.",
             [
-                "model_name",
-                "model_version",
+                "bundle_name",
+                "bundle_version",
                 "task",
                 "sklearn_version",
                 "skops_version",

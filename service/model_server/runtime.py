@@ -139,8 +139,8 @@ class ModelRuntime:
         elapsed = time.perf_counter() - start
         self.metrics.model_load_duration.set(elapsed)
         self.metrics.model_info.labels(
-            model_name=meta.name,
-            model_version=meta.version,
+            bundle_name=meta.name,
+            bundle_version=meta.version,
             task=meta.task,
             sklearn_version=sklearn.__version__,
             skops_version=skops.__version__,

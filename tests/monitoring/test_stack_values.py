@@ -6,7 +6,9 @@ import json
 import re
 
 import yaml
+from model_server.metrics import Metrics
 from monitoring_support import ADAPTER_VALUES, CHART, DASHBOARDS, KPS_VALUES, ROOT, helm_template, load_rules
+from prometheus_client.metrics import MetricWrapperBase
 
 
 def test_adapter_exposes_the_pods_metric_the_chart_hpa_asks_for():
@@ -85,6 +87,26 @@ def test_the_chart_ships_exactly_the_generated_rules_dashboards_and_scrape_label
     assert relabel["model"] == ["__meta_kubernetes_pod_label_model_server_io_model"]
     assert relabel["model_version"] == ["__meta_kubernetes_pod_label_model_server_io_model_version"]
     assert by_kind["PrometheusRule"]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+def test_no_label_the_server_writes_is_renamed_by_a_target_label():
+    """A label the server writes that a target label also sets is stored as ``exported_<name>`` (the
+    target wins), so queries on the server's name silently match nothing: model_info once wrote
+    ``model_version`` and the dashboards had to read ``exported_model_version``."""
+    rendered = helm_template(CHART / "ci" / "monitoring-values.yaml")
+    monitor = next(d for d in rendered if d["kind"] == "ServiceMonitor")
+    relabeled = {r["targetLabel"] for r in monitor["spec"]["endpoints"][0]["relabelings"]}
+    target_labels = relabeled | {"job", "instance", "namespace", "pod"}  # Prometheus and its discovery
+    assert {"model", "model_version"} <= target_labels
+    metrics = Metrics()
+    written = {
+        name: set(obj._labelnames)
+        for name, obj in vars(metrics).items()
+        if isinstance(obj, MetricWrapperBase)
+    }
+    assert written["model_info"] >= {"bundle_name", "bundle_version"}  # what the server loaded
+    clashes = {name: labels & target_labels for name, labels in written.items() if labels & target_labels}
+    assert clashes == {}
 
 
 def _receiver(route: dict, alert: dict[str, str]) -> str:

@@ -56,7 +56,7 @@ def test_metrics_endpoint_has_request_and_model_series(iris: TestClient) -> None
     text = iris.get("/metrics").text
     assert 'model_server_requests_total{code="200",endpoint="/predict",protocol="named"}' in text
     assert "model_server_model_ready 1.0" in text
-    assert 'model_name="iris-classifier"' in text
+    assert 'bundle_name="iris-classifier",bundle_version="1.0.0"' in text
     assert "_created" not in text
 
 

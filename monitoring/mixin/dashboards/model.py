@@ -415,15 +415,17 @@ def _capacity() -> list[Any]:
 
 def _model_in_use() -> list[Any]:
     labels = (
-        "pod, model_name, model_version, exported_model_version, task, sklearn_version, skops_version, "
+        "pod, model_version, bundle_name, bundle_version, task, sklearn_version, skops_version, "
         "numpy_version, server_version"
     )
     return [
         row("Model in use: which version, loaded how?"),
         table_panel(
             "Model version in use",
-            "One row per pod: the version the pod label declares (model_version), the version the bundle "
-            "says (exported_model_version) and the library versions it runs with.",
+            "One row per pod: the version its deployment declares (model_version, from the pod label), "
+            "the name and version the loaded bundle's metadata.json gives (bundle_name, bundle_version) "
+            "and the library versions it runs with. The two versions differ only when the pod runs "
+            "without MODEL_VERSION (which the chart sets, and the server then refuses other bundles).",
             [Q(f"max by ({labels}) (model_server_model_info{{{SEL}}})", instant=True, table=True)],
             w=16,
             organize={"excludeByName": {"Time": True, "Value": True}},
