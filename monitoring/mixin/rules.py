@@ -236,10 +236,13 @@ def alerts() -> list[Alert]:
             description="It did serve traffic in the last day. Clients may be failing before they reach "
             "the pods (Ingress, NetworkPolicy, DNS, a client release).",
         ),
+        # A pod whose drift window is not full enough to score exports NaN ("not computed yet"), and an
+        # average over a NaN is NaN: `>= 0` (PSI never is negative) keeps only computed scores, so a
+        # fresh pod neither hides the others' shift nor, alone, fires.
         Alert(
             name="ModelServerFeatureDrift",
             expr=(
-                f"avg by ({BY_MODEL}, model_version, feature) (model_server_feature_drift_psi)"
+                f"avg by ({BY_MODEL}, model_version, feature) (model_server_feature_drift_psi >= 0)"
                 f" > {DRIFT_ALERT:g}"
             ),
             severity="warning",
@@ -252,7 +255,10 @@ def alerts() -> list[Alert]:
         ),
         Alert(
             name="ModelServerPredictionDrift",
-            expr=f"avg by ({BY_MODEL}, model_version) (model_server_prediction_drift_psi) > {DRIFT_ALERT:g}",
+            expr=(
+                f"avg by ({BY_MODEL}, model_version) (model_server_prediction_drift_psi >= 0)"
+                f" > {DRIFT_ALERT:g}"
+            ),
             severity="warning",
             for_="30m",
             summary="Predictions of {{ $labels.model }} in {{ $labels.namespace }} are distributed unlike "

@@ -17,9 +17,10 @@ both sides (``PSEUDOCOUNT``, the Jeffreys prior) before shares are taken: the sc
 the correction fades as the window fills, unlike a fixed epsilon whose effect never shrinks.
 
 Noise floor. Two samples of the same data still differ: the expected PSI is about
-(bins - 1) * (1/window + 1/reference_rows). A column is therefore exported only once the window holds
+(bins - 1) * (1/window + 1/reference_rows). A column is therefore scored only once the window holds
 ``ROWS_PER_BIN`` rows per bin (200 rows for 10 decile bins; about 1000 for 50 categories), which keeps
-that floor below about 0.05 plus the reference's own part, which a bundle fixes with enough rows.
+that floor below about 0.05 plus the reference's own part, which a bundle fixes with enough rows. Until
+then its gauge reads NaN ("not computed yet"), not 0, which would read as "no drift".
 
 Bins. Numeric: bin 0 is (-inf, e1], bin i is (e_i, e_{i+1}], the last is (e_k, +inf), exactly the
 reference's convention (``np.searchsorted(edges, x, side="left")``), plus a "missing" bin for NaN: a
@@ -240,6 +241,10 @@ class DriftMonitor:
             metrics.registry.unregister(gauge)
             metrics.registry.register(gauge)
         metrics.drift_window_rows.set(0)
+        # Every column is exported from the start, as NaN until the window can score it (see metrics.py).
+        for b in self.features:
+            metrics.feature_drift.labels(feature=b.name).set(math.nan)
+        metrics.prediction_drift.set(math.nan)
 
     # -- request path -------------------------------------------------------------------------
     def observe(self, rows: Any, predictions: Any) -> None:
@@ -356,8 +361,8 @@ def build_drift_monitor(
     """The drift observer for a bundle (its parsed metadata.json), or None when drift is off.
 
     Off when ``window_rows`` is 0, or the bundle carries no usable reference statistics (logged): the
-    gauges then stay absent rather than report a made-up zero. Drift is advisory, so a bad reference
-    never keeps the model from serving.
+    feature gauges then stay absent and the prediction gauge NaN, rather than report a made-up zero.
+    Drift is advisory, so a bad reference never keeps the model from serving.
     """
     try:
         return _build(metadata, metrics, window_rows)

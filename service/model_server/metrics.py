@@ -19,6 +19,8 @@ This module does not import the web framework: the runtime records into these ob
 
 from __future__ import annotations
 
+import math
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 PREFIX = "model_server"
@@ -156,17 +158,24 @@ class Metrics:
             ],
             registry=r,
         )
+        # Drift scores are NaN until computed, never 0: a 0 would read as "no drift" on the dashboards.
+        # Prometheus stores NaN, Grafana draws a gap and every comparison with NaN is false, so no alert
+        # fires on a score that does not exist yet (the rules drop NaN before averaging over pods).
         self.feature_drift = Gauge(
             f"{p}_feature_drift_psi",
-            "Population Stability Index of the recent input window against the training reference.",
+            "Population Stability Index of the recent input window against the training reference. "
+            "One series per feature once drift tracking starts; NaN until the window holds enough rows "
+            "to score that feature; absent when drift tracking is off.",
             ["feature"],
             registry=r,
         )
         self.prediction_drift = Gauge(
             f"{p}_prediction_drift_psi",
-            "Population Stability Index of recent predictions against the reference predictions.",
+            "Population Stability Index of recent predictions against the reference predictions. "
+            "NaN until the window holds enough rows to score them, and while drift tracking is off.",
             registry=r,
         )
+        self.prediction_drift.set(math.nan)
         self.drift_window_rows = Gauge(
             f"{p}_drift_window_rows",
             "Rows currently in the drift window.",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import math
 import threading
+import urllib.error
+import urllib.request
 
 import numpy as np
 import pandas as pd
@@ -21,8 +25,20 @@ from model_server.drift import (
 )
 from model_server.metrics import Metrics
 from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from serverproc import http_get, start_server
 
 RNG = np.random.default_rng(7)
+IRIS_FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+
+
+def http_post(url: str, doc: dict) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, json.dumps(doc).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(req, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
 
 
 def numeric_stat(sample: np.ndarray) -> dict:
@@ -226,12 +242,58 @@ def test_scores_wait_for_enough_rows_per_bin():
     m, metrics = monitor(meta, window=5000)
     m.observe(x[:50], np.array(["setosa"] * 50))
     m.refresh()
-    # 11 bins (10 deciles + missing) need 220 rows: no score yet rather than a noisy one
-    assert gauge(metrics, "model_server_feature_drift_psi", feature="sepal_length") is None
+    # 11 bins (10 deciles + missing) need 220 rows: NaN ("not computed yet") rather than a noisy score,
+    # and never 0, which would read as "no drift"
+    assert math.isnan(gauge(metrics, "model_server_feature_drift_psi", feature="sepal_length"))
+    assert math.isnan(gauge(metrics, "model_server_prediction_drift_psi"))  # 4 bins need 80 rows
     assert gauge(metrics, "model_server_drift_window_rows") == 50
     m.observe(x[:300], np.array(["setosa"] * 300))
     m.refresh()
-    assert gauge(metrics, "model_server_feature_drift_psi", feature="sepal_length") is not None
+    assert math.isfinite(gauge(metrics, "model_server_feature_drift_psi", feature="sepal_length"))
+    assert math.isfinite(gauge(metrics, "model_server_prediction_drift_psi"))
+
+
+def test_without_drift_tracking_no_score_reads_as_no_drift():
+    """Drift off (DRIFT_WINDOW_ROWS=0 or no reference): no feature series, and the prediction gauge,
+    which an unlabelled gauge always exports, is NaN rather than a made-up 0."""
+    metrics = Metrics()
+    assert build_drift_monitor(iris_like_metadata()[0], metrics, 0) is None
+    text = generate_latest(metrics.registry).decode()
+    assert "model_server_prediction_drift_psi NaN" in text
+    assert "model_server_feature_drift_psi{" not in text
+
+
+@pytest.mark.slow
+def test_the_real_server_exports_nan_until_the_window_can_score(iris_bundle):
+    """What Prometheus reads from a real server: NaN for every score before enough rows, numbers after."""
+
+    def scores(srv) -> dict[str, float]:
+        status, body = http_get(srv.url("/metrics"))
+        assert status == 200
+        return {
+            sample.labels.get("feature", "(predictions)"): sample.value
+            for family in text_string_to_metric_families(body.decode())
+            if family.name in ("model_server_feature_drift_psi", "model_server_prediction_drift_psi")
+            for sample in family.samples
+        }
+
+    def predict(srv, n: int) -> None:
+        rows = [
+            dict(zip(IRIS_FEATURES, r, strict=True)) for r in RNG.normal([5.8, 3.0, 3.8, 1.2], 0.3, (n, 4))
+        ]
+        status, body = http_post(srv.url("/predict"), {"instances": rows})
+        assert status == 200, body
+
+    with start_server(iris_bundle) as srv:
+        before = scores(srv)
+        assert set(before) == {*IRIS_FEATURES, "(predictions)"}
+        assert all(math.isnan(v) for v in before.values()), before
+        predict(srv, 50)  # fewer than the 80 (predictions) and 220 (features) rows a score needs
+        assert all(math.isnan(v) for v in scores(srv).values())
+        predict(srv, 250)
+        after = scores(srv)
+        assert set(after) == set(before)
+        assert all(math.isfinite(v) and v >= 0 for v in after.values()), after
 
 
 def test_missing_values_raise_the_score_of_their_feature_only():

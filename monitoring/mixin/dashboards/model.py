@@ -338,7 +338,7 @@ def _predictions() -> list[Any]:
         timeseries_panel(
             "Drift window rows by pod",
             "Rows in each pod's drift window (DRIFT_WINDOW_ROWS at most). Scores appear once the window "
-            "holds about 20 rows per bin.",
+            "holds about 20 rows per bin; until then they are NaN, a gap in the drift panels.",
             [Q(f"sum by (pod) (model_server_drift_window_rows{{{SEL}}})", "{{pod}}")],
             "short",
             w=24,
