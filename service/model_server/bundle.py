@@ -32,6 +32,7 @@ from .features import Dtype, Feature, InputKind, InputSchema, Rows
 from .layout import ARTIFACT, METADATA
 from .reference import categorical_stat, numeric_stat
 from .settings import Settings
+from .structure import StructureError, check_structure
 from .trust import UntrustedTypesError, check_trusted
 
 FORMAT_VERSION = 1
@@ -358,6 +359,10 @@ def load_bundle(path: str | os.PathLike[str], settings: Settings) -> LoadedBundl
         estimator = sio.loads(data, trusted=trusted)
     except Exception as e:  # noqa: BLE001 - skops raises many types for a damaged or foreign artifact
         raise BundleError(f"{ARTIFACT} could not be loaded: {type(e).__name__}: {e}") from None
+    try:  # before anything predicts: a crafted tree index crashes the process on the first call
+        check_structure(estimator)
+    except StructureError as e:
+        raise BundleError(f"{ARTIFACT} failed the structure check: {e}") from None
     _check_matches(meta, estimator)
     return LoadedBundle(bundle, meta, estimator)
 

@@ -11,6 +11,13 @@ hyperparameter selects (the other losses, links, kernels, distance metrics and o
 families). Every entry is a scikit-learn, numpy or scipy type or function that builds data, never one
 that runs arbitrary code (no ``builtins.eval``, ``functools.partial``, ``operator.*``...). Anything
 else must be listed in ``TRUSTED_TYPES`` by whoever deploys the model.
+
+Four entries hold raw indices that scikit-learn's compiled code follows without bounds checks:
+``Tree`` and ``TreePredictor`` (which skops 0.16 refuses by default for that reason), ``KDTree`` and
+``BallTree``. A crafted artifact with such indices out of range loads, then crashes the process on
+its first prediction. They are trusted here because ``load_bundle`` runs ``structure.check_structure``
+on the loaded model before anything predicts with it, which refuses any of them whose indices (and
+the input width of the model that calls them) are not what fitting produces.
 """
 
 from __future__ import annotations
