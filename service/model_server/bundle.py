@@ -27,6 +27,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
 
 from . import __version__, artifact
+from .artifact_limits import check_unpacked_size
 from .errors import BundleError
 from .features import Dtype, Feature, InputKind, InputSchema, Rows
 from .layout import ARTIFACT, METADATA
@@ -347,6 +348,7 @@ def load_bundle(path: str | os.PathLike[str], settings: Settings) -> LoadedBundl
             "artifact was changed or truncated: re-package or re-download the bundle"
         )
     check_sklearn_version(meta.versions.get("sklearn", "unknown"), settings.allow_sklearn_version_mismatch)
+    check_unpacked_size(data, settings.max_artifact_unpacked_bytes)  # before skops inflates anything
     try:
         needed = sio.get_untrusted_types(data=data)
     except Exception as e:  # noqa: BLE001 - a corrupt zip raises anything from zipfile/json/skops

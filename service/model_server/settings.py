@@ -58,6 +58,14 @@ class Settings:
     batch_queue_rows: int = 8192
     auth_tokens_file: Path | None = None
     drift_window_rows: int = 10000
+    # 4 GiB of declared unpacked size for model.skops (a zip), checked before skops inflates it
+    # (artifact_limits.py). Loading peaks at about 3 times the unpacked size (skops reads every member
+    # twice and holds the bytes while it builds the arrays: 234 MB for an 84 MB artifact), so a model
+    # past 4 GiB needs a pod of some 12 GiB, a deliberate deployment that raises the limit; a zip bomb
+    # past it is refused with a reason instead of OOM-killing the pod on every start. To refuse every
+    # artifact the pod could not load, set it to a third of the memory limit less the ~200 MiB the
+    # libraries take.
+    max_artifact_unpacked_bytes: int = 4 * 1024**3
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -82,6 +90,7 @@ class Settings:
             "request_timeout_seconds",
             "batch_max_rows",
             "batch_queue_rows",
+            "max_artifact_unpacked_bytes",
         )
         for name in positive:
             if getattr(self, name) <= 0:

@@ -26,6 +26,7 @@ EVERY_SETTING = {
         "allowSklearnVersionMismatch": True,
         "logRequestBodies": True,
         "driftWindowRows": 5000,
+        "maxArtifactUnpackedBytes": 8589934592,
         "shutdownGraceSeconds": 40,
     },
     "batching": {"enabled": False, "maxRows": 128, "maxWaitMs": 0.5, "queueRows": 4096},
@@ -58,6 +59,7 @@ def test_every_env_var_the_chart_sets_is_a_server_setting_and_parses(tmp_path: P
     assert s.return_probabilities and s.allow_sklearn_version_mismatch and s.log_request_bodies
     assert s.trusted_types == ("sklearn.ensemble._forest.ExtraTreesClassifier",)
     assert s.drift_window_rows == 5000 and s.shutdown_grace_seconds == 40
+    assert s.max_artifact_unpacked_bytes == 8589934592  # 8 GiB: no float notation on the way
     assert (s.batching, s.batch_max_rows, s.batch_max_wait_ms, s.batch_queue_rows) == (False, 128, 0.5, 4096)
     assert str(s.auth_tokens_file) == "/var/run/secrets/model-server/auth/tokens"
     assert (s.host, s.model_name, s.model_version) == ("0.0.0.0", "iris-classifier", "1.0.0")

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import shutil
+import struct
 import tarfile
 import zipfile
 import zlib
@@ -139,6 +140,38 @@ def inject_attribute(artifact: bytes, attribute: str, node: dict[str, Any]) -> b
         for name, data in files.items():
             dst.writestr(name, data)
     return out.getvalue()
+
+
+def add_zero_member(artifact: bytes, name: str, size: int) -> bytes:
+    """A skops artifact plus a member of ``size`` zero bytes: deflate packs them about 1000 to 1, a real
+    zip bomb (valid sizes and CRC). Streamed in, so building it never holds ``size`` bytes."""
+    out = io.BytesIO(artifact)
+    with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as dst:
+        info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        zeros = bytes(MiB)
+        with dst.open(info, "w") as f:
+            for _ in range(size // MiB):
+                f.write(zeros)
+            f.write(bytes(size % MiB))
+    return out.getvalue()
+
+
+def declare_size(artifact: bytes, name: str, size: int) -> bytes:
+    """The artifact with member ``name``'s uncompressed size rewritten to ``size`` (below 4 GiB) in its
+    central directory entry and local header; the data and CRC are left as they are: a lie."""
+    data = bytearray(artifact)
+    end = data.rfind(b"PK\x05\x06")  # end of central directory: entry count and offset
+    count, pos = struct.unpack_from("<H", data, end + 10)[0], struct.unpack_from("<I", data, end + 16)[0]
+    for _ in range(count):
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, pos + 28)
+        if data[pos + 46 : pos + 46 + name_len] == name.encode():
+            struct.pack_into("<I", data, pos + 24, size)
+            local = struct.unpack_from("<I", data, pos + 42)[0]
+            struct.pack_into("<I", data, local + 22, size)
+            return bytes(data)
+        pos += 46 + name_len + extra_len + comment_len
+    raise KeyError(name)
 
 
 # ---- archives -------------------------------------------------------------------------------

@@ -7,28 +7,37 @@ skops loader and watches its marker file appear; the server must refuse the same
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
 import subprocess
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import skops.io as sio
 from hostile import (
     ARTIFACT,
+    GiB,
+    MiB,
+    add_zero_member,
     call_node,
     copy_bundle,
+    declare_size,
     edit_metadata,
     function_node,
     inject_attribute,
     object_node,
     set_artifact,
 )
+from model_server import artifact
+from model_server.artifact_limits import check_unpacked_size
 from model_server.bundle import load_bundle
 from model_server.errors import BundleError
 from model_server.settings import Settings
@@ -82,6 +91,27 @@ class _Evil:
 def _pickle(bundle: Path, marker: Path) -> None:
     # What `joblib.dump` or `pickle.dump` of a booby-trapped model writes; only ever written here.
     set_artifact(bundle, pickle.dumps(_Evil(marker)))
+
+
+def _zip_bomb(bundle: Path, marker: Path) -> None:
+    # A valid skops file plus 256 MiB of zeros deflated to 0.25 MiB (served under a 128 MiB cap: a bomb
+    # past the default 4 GiB would take seconds to build). The same bytes as an array's .npy would be
+    # inflated whole by skops.
+    set_artifact(bundle, add_zero_member((bundle / ARTIFACT).read_bytes(), "padding.bin", 256 * MiB))
+
+
+def _declare(size: int, members: int = 1) -> Callable[[Path, Path], None]:
+    """The first ``members`` members of the zip (schema.json first) declare ``size`` bytes each."""
+
+    def build(bundle: Path, marker: Path) -> None:
+        data = (bundle / ARTIFACT).read_bytes()
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            names = sorted(z.namelist(), key=lambda n: n != "schema.json")
+        for name in names[:members]:
+            data = declare_size(data, name, size)
+        set_artifact(bundle, data)
+
+    return build
 
 
 def _meta(edit: Callable[[dict[str, Any]], None]) -> Callable[[Path, Path], None]:
@@ -138,6 +168,29 @@ CASES: dict[str, Case] = {
     "tampered": Case("iris", _tampered, ("checksum mismatch", "changed or truncated")),
     "truncated-artifact": Case("iris", _truncated, ("not a readable skops file",)),
     "pickle-artifact": Case("iris", _pickle, ("not a readable skops file",)),
+    # decompression bombs: refused from the zip's central directory, before skops inflates anything
+    "zip-bomb": Case(
+        "iris",
+        _zip_bomb,
+        ("more than MAX_ARTIFACT_UNPACKED_BYTES (134217728)", "'padding.bin' declares 268435456 bytes"),
+        env={"MAX_ARTIFACT_UNPACKED_BYTES": str(128 * MiB)},
+    ),
+    "forged-total": Case(  # the default cap: 6 GiB declared by a 160 KB file
+        "iris",
+        _declare(3 * GiB, members=2),
+        ("more than MAX_ARTIFACT_UNPACKED_BYTES (4294967296)", "raise MAX_ARTIFACT_UNPACKED_BYTES"),
+    ),
+    "forged-size": Case(
+        "iris",
+        _declare(3 * GiB),
+        ("'schema.json' declares 3221225472 bytes from", "at most 1032 to 1", "sizes are forged"),
+    ),
+    # a size declared below the real one cannot make zipfile inflate more: it stops there, CRC fails
+    "understated-size": Case(
+        "iris",
+        _declare(1000),
+        ("not a readable skops file", "Bad CRC-32 for file 'schema.json'"),
+    ),
     "sklearn-version": Case(
         "iris",
         _meta(lambda m: m["versions"].__setitem__("sklearn", "1.2.2")),
@@ -186,7 +239,7 @@ CASES: dict[str, Case] = {
     ),
 }
 # Served by real processes (the rest are checked in-process: same load_bundle, no startup cost).
-IN_PROCESSES = ("os-system-call", "pickle-artifact", "tampered", "feature-order")
+IN_PROCESSES = ("os-system-call", "pickle-artifact", "tampered", "feature-order", "zip-bomb")
 
 
 @pytest.fixture(scope="module")
@@ -274,6 +327,35 @@ def test_validate_refuses_a_code_executing_bundle(built: dict[str, tuple[Path, P
     assert result.returncode == 1
     assert "subprocess.getoutput" in result.stderr and "Traceback" not in result.stderr, result.stderr
     assert not marker.exists()
+
+
+def test_honest_artifacts_at_deflates_limit_are_not_called_forged() -> None:
+    """A model whose arrays are mostly zeros (an L1-penalised linear model on 2**20 hashed features
+    unpacks to ~900 times its size) packs about as tightly as deflate can: it must still load."""
+    data = artifact.dumps({"coef": np.zeros((10, 2**20)), "intercept": np.ones(10)})
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        tightest = max(m.file_size / m.compress_size for m in z.infolist())
+    assert tightest > 1000  # right at deflate's limit (1032)
+    check_unpacked_size(data, Settings().max_artifact_unpacked_bytes)  # does not raise
+
+
+@pytest.mark.parametrize("name", ["zip-bomb", "forged-size"])
+def test_validate_refuses_an_artifact_that_would_unpack_too_far(
+    name: str, built: dict[str, tuple[Path, Path]]
+) -> None:
+    case = CASES[name]
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")} | case.env
+    result = subprocess.run(
+        [str(ROOT / ".venv/bin/model-server"), "validate", str(built[name][0])],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    for phrase in case.phrases:
+        assert phrase in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
 
 
 def _wait_failed(url: str, attempts: int = 600) -> str:

@@ -197,7 +197,7 @@ numbers as floats and would print 1048576 as 1.048576e+06.
 - name: TRUSTED_TYPES
   value: {{ join "," . | quote }}
 {{- end }}
-{{- range $env, $value := dict "MAX_BODY_BYTES" .Values.server.maxBodyBytes "MAX_REQUEST_ROWS" .Values.server.maxRequestRows "MAX_IN_FLIGHT" .Values.server.maxInFlight "DRIFT_WINDOW_ROWS" .Values.server.driftWindowRows "BATCH_MAX_ROWS" .Values.batching.maxRows "BATCH_QUEUE_ROWS" .Values.batching.queueRows }}
+{{- range $env, $value := dict "MAX_BODY_BYTES" .Values.server.maxBodyBytes "MAX_REQUEST_ROWS" .Values.server.maxRequestRows "MAX_IN_FLIGHT" .Values.server.maxInFlight "DRIFT_WINDOW_ROWS" .Values.server.driftWindowRows "MAX_ARTIFACT_UNPACKED_BYTES" .Values.server.maxArtifactUnpackedBytes "BATCH_MAX_ROWS" .Values.batching.maxRows "BATCH_QUEUE_ROWS" .Values.batching.queueRows }}
 {{- if not (kindIs "invalid" $value) }}
 - name: {{ $env }}
   value: {{ int64 $value | quote }}
