@@ -45,14 +45,14 @@ What it checks, per the compiled code of scikit-learn 1.9 that reads these array
   ``n_nodes == len(node_data) == 2**n_levels - 1``; bounds of shape (2 for KD, 1 for ball, n_nodes,
   n_features); every node reachable from the root has ``0 <= idx_start <= idx_end <= n_samples`` and,
   unless a leaf, children ``2i+2 < n_nodes``; ``leaf_size >= 1``; sample weights one per row; the
-  owning neighbours estimator's ``_fit_X`` has the tree's shape and ``n_features_in_`` columns.
+  owning neighbours estimator's ``_fit_X`` has the tree's shape and ``n_features_in_`` columns
+  (KernelDensity: the tree's data has ``n_features_in_`` columns).
 
 Limits, chosen so that what is not verified is refused rather than guessed:
 
 - A Tree, TreePredictor, KDTree or BallTree found anywhere except where scikit-learn uses it (a
   decision tree's ``tree_``, a HistGradientBoosting model's ``_predictors``, a neighbours estimator's
-  ``_tree``) is refused: nothing here knows what X would reach it. This refuses KernelDensity's
-  ``tree_`` (not a classifier or regressor, so not servable anyway).
+  ``_tree``, KernelDensity's ``tree_``) is refused: nothing here knows what X would reach it.
 - A KDTree/BallTree distance metric must be one of the four the default trust list holds (Euclidean,
   Manhattan, Chebyshev, Minkowski, whose weights must have one entry per feature or none); metrics
   added through TRUSTED_TYPES (haversine reads two columns, Mahalanobis a matrix...) are refused inside
@@ -87,7 +87,7 @@ from sklearn.metrics._dist_metrics import (
     ManhattanDistance64,
     MinkowskiDistance64,
 )
-from sklearn.neighbors import BallTree, KDTree
+from sklearn.neighbors import BallTree, KDTree, KernelDensity
 from sklearn.neighbors._base import NeighborsBase
 from sklearn.neighbors._kd_tree import NodeData
 from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
@@ -142,6 +142,8 @@ class _Checker:
                 self._hist_gradient_boosting(path, obj)
             if isinstance(obj, NeighborsBase):
                 self._neighbors(path, obj)
+            if isinstance(obj, KernelDensity):
+                self._kernel_density(path, obj)
         except StructureError:
             raise
         except (TypeError, ValueError, AttributeError, IndexError, KeyError, OverflowError) as e:
@@ -154,7 +156,7 @@ class _Checker:
                 raise StructureError(
                     f"{_where(path)}: a tree index outside the place scikit-learn uses it (a decision "
                     "tree's tree_, a HistGradientBoosting model's _predictors, a neighbours estimator's "
-                    "_tree); nothing bounds the input it would see"
+                    "_tree, KernelDensity's tree_); nothing bounds the input it would see"
                 )
 
     # ---- decision trees and the ensembles that call them ------------------------------------------
@@ -348,6 +350,19 @@ class _Checker:
         data_shape = _check_binary_tree(where, tree)
         if data_shape != tuple(shape):
             raise StructureError(f"{where}: holds data of shape {data_shape}, _fit_X has {tuple(shape)}")
+        self.owned.add(id(tree))
+
+    def _kernel_density(self, path: str, kde: Any) -> None:
+        tree = _get(kde, "tree_")
+        if tree is _MISSING:
+            return
+        where = _join(path, "tree_")
+        if type(tree) not in (KDTree, BallTree):
+            raise StructureError(f"{where}: is a {_type_name(tree)}, not a KDTree or BallTree")
+        _, n_features = _check_binary_tree(where, tree)
+        n_in = _count(kde, "n_features_in_", path)
+        if n_features != n_in:
+            raise StructureError(f"{where}: holds data with {n_features} columns, the estimator takes {n_in}")
         self.owned.add(id(tree))
 
 
