@@ -316,8 +316,7 @@ class _Checker:
                 p = f"{where}[{i}][{j}]"
                 if type(predictor) is not TreePredictor:
                     raise StructureError(f"{p}: is a {_type_name(predictor)}, not a TreePredictor")
-                if id(predictor) not in self.owned:
-                    _check_predictor(p, predictor, n_in, is_cat != 0)
+                _check_predictor(p, predictor, n_in, is_cat != 0)  # per owner: its n_in may differ
                 self.owned.add(id(predictor))
 
     # ---- nearest neighbours ------------------------------------------------------------------------
@@ -600,8 +599,10 @@ def _children(path: str, obj: Any) -> Iterator[tuple[str, Any]]:
             if not isinstance(value, _OPAQUE):
                 yield f"{path}{{...}}", value
     elif isinstance(obj, np.ndarray):
-        if obj.dtype.hasobject:
-            yield from ((p, v) for p, v in _flat(path, obj) if not isinstance(v, _OPAQUE))
+        if obj.dtype.hasobject:  # e.g. category names: format a path only for what is walked into
+            for i, value in enumerate(obj.ravel()):
+                if not isinstance(value, _OPAQUE):
+                    yield _index(path, obj.shape, i), value
     elif isinstance(obj, functools.partial):
         yield f"{path}.func", obj.func
         yield f"{path}.args", obj.args
@@ -623,10 +624,8 @@ def _children(path: str, obj: Any) -> Iterator[tuple[str, Any]]:
 def _flat(path: str, members: Any) -> Iterator[tuple[str, Any]]:
     """The members of a list or an object array (GradientBoosting keeps a 2-D one), with paths."""
     if isinstance(members, np.ndarray):
-        shape = members.shape
         for i, member in enumerate(members.ravel()):
-            index = np.unravel_index(i, shape) if len(shape) != 1 else (i,)
-            yield f"{path}[{', '.join(str(int(j)) for j in index)}]", member
+            yield _index(path, members.shape, i), member
     elif isinstance(members, list | tuple):
         for i, member in enumerate(members):
             yield f"{path}[{i}]", member
@@ -648,6 +647,12 @@ def _count(obj: Any, name: str, path: str) -> int:
             f"{_join(path, name)}: must be a non-negative integer, not {reprlib.repr(value)}"
         )
     return int(value)
+
+
+def _index(path: str, shape: tuple[int, ...], flat: int) -> str:
+    """The path of element ``flat`` (C order) of an array: ``estimators_[3, 0]``."""
+    index = np.unravel_index(flat, shape) if len(shape) != 1 else (flat,)
+    return f"{path}[{', '.join(str(int(j)) for j in index)}]"
 
 
 def _join(path: str, name: str) -> str:

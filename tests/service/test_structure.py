@@ -47,6 +47,7 @@ from sklearn.ensemble import (
     StackingClassifier,
     VotingRegressor,
 )
+from sklearn.feature_selection import SelectKBest, f_regression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics._dist_metrics import MinkowskiDistance64
 from sklearn.neighbors import (
@@ -214,7 +215,7 @@ def test_the_object_walk_survives_cycles_and_deep_nesting() -> None:
     model.loop_ = []
     model.loop_.append(model.loop_)
     deep: list[Any] = [model.estimators_[0]]
-    for _ in range(20_000):  # far beyond Python's recursion limit
+    for _ in range(5_000):  # far beyond Python's recursion limit (and skops' own nesting)
         deep = [deep]
     model.deep_ = deep
     check_structure(model)
@@ -394,6 +395,29 @@ def hgb_categorical_split_on_numeric_feature(m: Any) -> str:
     return f".nodes: node {i} is a categorical split on feature 2, which the bin mapper does not mark"
 
 
+def _two_hgbs() -> Any:
+    """One model fitted on the 4 features, one behind a selector of 2 (so the second takes 2)."""
+    target = X[:, 3] + X[:, 2]
+    return VotingRegressor(
+        [
+            ("wide", HistGradientBoostingRegressor(max_iter=3)),
+            (
+                "narrow",
+                make_pipeline(SelectKBest(f_regression, k=2), HistGradientBoostingRegressor(max_iter=3)),
+            ),
+        ]
+    ).fit(X, target)
+
+
+def hgb_predictor_shared_with_a_narrower_model(m: Any) -> str:
+    # The same TreePredictor object in both: fine for the wide model, out of bounds for the narrow one.
+    wide, narrow = m.estimators_[0], m.estimators_[1].steps[1][1]
+    predictor = wide._predictors[0][0]
+    assert predictor.nodes["feature_idx"][predictor.nodes["is_leaf"] == 0].max() >= 2
+    narrow._predictors[0][0] = predictor
+    return "not below n_features_in_=2"
+
+
 def kd_idx_out_of_range(m: Any) -> str:
     idx = m._tree.get_arrays()[1].copy()
     idx[3] = 120
@@ -465,6 +489,7 @@ CORRUPTIONS = {
                 hgb_categorical_split_on_numeric_feature,
             ],
         ),
+        (_two_hgbs, [hgb_predictor_shared_with_a_narrower_model]),
         (_kd, [kd_idx_out_of_range, kd_idx_end_beyond_samples, kd_bounds_too_narrow, brute_fit_x_too_narrow]),
         (_ball, [ball_split_without_children, ball_minkowski_weights_too_short]),
         (lambda: make_pipeline(StandardScaler(), LogisticRegression()).fit(X, Y2), [orphan_tree]),
