@@ -25,6 +25,7 @@ from sklearn.base import is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted
+from skops.io.exceptions import UntrustedTypesFoundException
 
 from . import __version__, artifact
 from .artifact_limits import check_unpacked_size
@@ -34,7 +35,7 @@ from .layout import ARTIFACT, METADATA
 from .reference import categorical_stat, numeric_stat
 from .settings import Settings
 from .structure import StructureError, check_structure
-from .trust import UntrustedTypesError, check_trusted
+from .trust import UntrustedTypesError, trusted_types
 
 FORMAT_VERSION = 1
 # Names end up in URLs and Kubernetes label values: keep them to DNS-label characters.
@@ -349,18 +350,19 @@ def load_bundle(path: str | os.PathLike[str], settings: Settings) -> LoadedBundl
         )
     check_sklearn_version(meta.versions.get("sklearn", "unknown"), settings.allow_sklearn_version_mismatch)
     check_unpacked_size(data, settings.max_artifact_unpacked_bytes)  # before skops inflates anything
+    allowed = sorted(trusted_types(settings.trusted_types))
     try:
-        needed = sio.get_untrusted_types(data=data)
-    except Exception as e:  # noqa: BLE001 - a corrupt zip raises anything from zipfile/json/skops
-        raise BundleError(f"{ARTIFACT} is not a readable skops file: {e}") from None
-    try:
-        trusted = check_trusted(needed, settings.trusted_types)
-    except UntrustedTypesError as e:
-        raise BundleError(f"refusing to load {ARTIFACT}: {e}") from None
-    try:
-        estimator = sio.loads(data, trusted=trusted)
+        # One parse of the file: skops refuses, before constructing anything, every type outside its
+        # own defaults and `allowed`. (Asking get_untrusted_types first parsed it twice: 0.12 s of
+        # the demo's 1.8 s start.) The refused types are worked out only on that error path.
+        estimator = sio.loads(data, trusted=allowed)
+    except UntrustedTypesFoundException:
+        refused = sorted(set(sio.get_untrusted_types(data=data)) - set(allowed))
+        raise BundleError(f"refusing to load {ARTIFACT}: {UntrustedTypesError(refused)}") from None
     except Exception as e:  # noqa: BLE001 - skops raises many types for a damaged or foreign artifact
-        raise BundleError(f"{ARTIFACT} could not be loaded: {type(e).__name__}: {e}") from None
+        raise BundleError(
+            f"{ARTIFACT} is not a readable skops file or could not be loaded: {type(e).__name__}: {e}"
+        ) from None
     try:  # before anything predicts: a crafted tree index crashes the process on the first call
         check_structure(estimator)
     except StructureError as e:

@@ -127,39 +127,40 @@ class ModelRuntime:
             # connections: p99 130 -> 20 ms, mean latency halved).
             gc.collect()
             gc.freeze()
+            elapsed = time.perf_counter() - start
+            self.metrics.model_load_duration.set(elapsed)
+            self.metrics.model_info.labels(
+                bundle_name=meta.name,
+                bundle_version=meta.version,
+                task=meta.task,
+                sklearn_version=sklearn.__version__,
+                skops_version=skops.__version__,
+                numpy_version=np.__version__,
+                server_version=__version__,
+            ).set(1)
         except BundleError as e:
             self._fail(str(e))
-            return
-        except Exception as e:  # anything else from a foreign artifact must not kill the process
+        except Exception as e:  # anything else must not kill the loader and leave "loading" forever
             log.exception("model load failed")
             self._fail(f"{type(e).__name__}: {e}")
-            return
+        else:
+            if self.state is State.LOADING:  # SIGTERM may have arrived while loading
+                self.state = State.READY
+                self.reason = "ready"
+                self.metrics.model_ready.set(1)
+            log.info(
+                "model ready",
+                extra={
+                    "model": meta.name,
+                    "model_version": meta.version,
+                    "load_seconds": round(elapsed, 3),
+                    "path": str(self.bundle_path),
+                },
+            )
         finally:
+            gc.enable()  # paused for startup by `model-server serve`; a no-op otherwise
+            # Set last, so whoever waits (validate, tests) sees the final state.
             self._loaded.set()
-        elapsed = time.perf_counter() - start
-        self.metrics.model_load_duration.set(elapsed)
-        self.metrics.model_info.labels(
-            bundle_name=meta.name,
-            bundle_version=meta.version,
-            task=meta.task,
-            sklearn_version=sklearn.__version__,
-            skops_version=skops.__version__,
-            numpy_version=np.__version__,
-            server_version=__version__,
-        ).set(1)
-        if self.state is State.LOADING:  # SIGTERM may have arrived while loading
-            self.state = State.READY
-            self.reason = "ready"
-            self.metrics.model_ready.set(1)
-        log.info(
-            "model ready",
-            extra={
-                "model": meta.name,
-                "model_version": meta.version,
-                "load_seconds": round(elapsed, 3),
-                "path": str(self.bundle_path),
-            },
-        )
 
     def _warm_up(self) -> None:
         assert self.bundle is not None and self.schema is not None
