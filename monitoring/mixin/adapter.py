@@ -22,7 +22,7 @@ def adapter_rule() -> dict[str, Any]:
         "seriesQuery": f'{SOURCE_SERIES}{{namespace!="",pod!=""}}',
         "resources": {"overrides": {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}},
         "name": {"matches": f"^{SOURCE_SERIES}$", "as": CUSTOM_METRIC},
-        # The endpoint filter sits in metricsQuery: the adapter's <<.LabelMatchers>> only carries the
+        # The route filter sits in metricsQuery: the adapter's <<.LabelMatchers>> only carries the
         # namespace and pod matchers of the HPA's request, not the seriesQuery's filters.
         "metricsQuery": (
             f"sum by (<<.GroupBy>>) (rate(<<.Series>>{{<<.LabelMatchers>>,{PREDICTION}}}[{RATE_WINDOW}]))"

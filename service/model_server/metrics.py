@@ -5,14 +5,22 @@ Dashboards, alert rules, the prometheus-adapter rule and the README table are ch
 
 Rules kept here:
 - latencies are histograms (they aggregate across pods), never summaries;
-- labels take values from small fixed sets (protocol, endpoint template, status code, error kind,
+- labels take values from small fixed sets (protocol, route template, status code, error kind,
   class label of the model, feature name of the model); never raw paths, ids or input values;
 - the model's name and version are not labels on every series: Prometheus attaches them as target
   labels (`model`, `model_version`) from the pod labels the chart sets. ``model_info`` says what the
-  loaded bundle's metadata.json names itself, as ``bundle_name`` and ``bundle_version``: no label the
-  server writes may share a target label's name, or Prometheus keeps the target's value and renames
-  the server's to ``exported_<name>``. Comparing ``bundle_version`` with ``model_version`` shows a pod
-  whose bundle is not the version its deployment declares.
+  loaded bundle's metadata.json names itself, as ``bundle_name`` and ``bundle_version``. Comparing
+  ``bundle_version`` with ``model_version`` shows a pod whose bundle is not the version its
+  deployment declares;
+- no label the server writes may share a target label's name: with ``honor_labels: false`` (the
+  default, and what the chart's ServiceMonitor uses) Prometheus keeps the target's value and renames
+  the server's to ``exported_<name>``, so every query on the server's name silently matches nothing.
+  Besides ``job`` and ``instance``, the Prometheus Operator gives every ServiceMonitor or PodMonitor
+  target ``namespace``, ``pod``, ``container``, ``endpoint`` (the scraped port's name), and for a
+  ServiceMonitor ``service`` (and ``node``). That is why the request metrics label the route
+  template ``route``, not ``endpoint``: an ``endpoint`` label would arrive as ``exported_endpoint``
+  in every cluster scraped by the operator, and in any scrape config that sets that target label.
+  tests/monitoring/test_stack_values.py checks these names against that list.
 
 This module does not import the web framework: the runtime records into these objects too.
 """
@@ -73,14 +81,14 @@ class Metrics:
         p = PREFIX
         self.requests = Counter(
             f"{p}_requests",
-            "HTTP requests answered, by protocol, endpoint template and status code.",
-            ["protocol", "endpoint", "code"],
+            "HTTP requests answered, by protocol, route template and status code.",
+            ["protocol", "route", "code"],
             registry=r,
         )
         self.request_duration = Histogram(
             f"{p}_request_duration_seconds",
-            "Wall time from request received to response sent, by protocol and endpoint template.",
-            ["protocol", "endpoint"],
+            "Wall time from request received to response sent, by protocol and route template.",
+            ["protocol", "route"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )

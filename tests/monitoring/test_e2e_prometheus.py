@@ -413,7 +413,7 @@ def test_adapter_query_returns_requests_per_second_per_pod(scenario: Scenario):
         assert math.isfinite(rps) and rps > 1, (pod, rps)
     # only prediction requests count: scrapes of /metrics (one a second) alone would give about 1
     only_metrics = prom.query(
-        query.replace("model_server_requests_total{", 'model_server_requests_total{endpoint="/metrics",'),
+        query.replace("model_server_requests_total{", 'model_server_requests_total{route="/metrics",'),
         scenario.end - 1,
     )
     assert only_metrics == []

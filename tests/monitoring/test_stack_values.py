@@ -28,8 +28,8 @@ def test_adapter_exposes_the_pods_metric_the_chart_hpa_asks_for():
         for r in g["rules"]
         if r.get("record") == "namespace_model:model_server_availability_errors:ratio_rate5m"
     )
-    endpoint = re.search(r'endpoint=~"[^"]+"', rule["metricsQuery"]).group(0)
-    assert endpoint in sli["expr"]
+    route = re.search(r'route=~"[^"]+"', rule["metricsQuery"]).group(0)
+    assert route in sli["expr"]
     assert values["rules"]["default"] is False
 
 

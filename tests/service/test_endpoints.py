@@ -54,7 +54,7 @@ def test_sales_pipeline_with_a_string_feature_through_predict(sales: TestClient)
 def test_metrics_endpoint_has_request_and_model_series(iris: TestClient) -> None:
     iris.post("/predict", json=SETOSA)
     text = iris.get("/metrics").text
-    assert 'model_server_requests_total{code="200",endpoint="/predict",protocol="named"}' in text
+    assert 'model_server_requests_total{code="200",protocol="named",route="/predict"}' in text
     assert "model_server_model_ready 1.0" in text
     assert 'bundle_name="iris-classifier",bundle_version="1.0.0"' in text
     assert "_created" not in text

@@ -166,7 +166,7 @@ def test_overload_429_and_deadline_504_are_counted(slow_bundle: Path) -> None:
         assert metric(srv, 'model_server_prediction_errors_total{kind="overloaded"}') == 1
         assert metric(srv, 'model_server_prediction_errors_total{kind="deadline_exceeded"}') == 2
         assert (
-            metric(srv, 'model_server_requests_total{code="429",endpoint="/predict",protocol="named"}') == 1
+            metric(srv, 'model_server_requests_total{code="429",protocol="named",route="/predict"}') == 1
         )
 
 

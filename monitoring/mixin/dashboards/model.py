@@ -166,13 +166,13 @@ def _traffic() -> list[Any]:
             stack=True,
         ),
         timeseries_panel(
-            "Requests by protocol and endpoint",
+            "Requests by protocol and route",
             "Which API clients use (named JSON, Open Inference V2, KServe V1), health and "
             "metadata calls included.",
             [
                 Q(
-                    f'sum by (protocol, endpoint) (rate({REQ}{{{SEL}, protocol!="ops"}}[{RI}]))',
-                    "{{protocol}} {{endpoint}}",
+                    f'sum by (protocol, route) (rate({REQ}{{{SEL}, protocol!="ops"}}[{RI}]))',
+                    "{{protocol}} {{route}}",
                 )
             ],
             "reqps",

@@ -1,4 +1,5 @@
-"""Which protocol and endpoint template a path belongs to: the bounded label values for metrics."""
+"""Which protocol and route template a path belongs to: the bounded values of the request metrics'
+`protocol` and `route` labels."""
 
 from __future__ import annotations
 

@@ -98,8 +98,8 @@ class AccessLog:
             series = self._series.get((ep, status))
             if series is None:
                 series = self._series[(ep, status)] = (
-                    self.metrics.requests.labels(ep.protocol, ep.template, str(status)),
-                    self.metrics.request_duration.labels(ep.protocol, ep.template),
+                    self.metrics.requests.labels(protocol=ep.protocol, route=ep.template, code=str(status)),
+                    self.metrics.request_duration.labels(protocol=ep.protocol, route=ep.template),
                 )
             series[0].inc()
             series[1].observe(elapsed)
