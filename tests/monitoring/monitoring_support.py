@@ -74,8 +74,8 @@ def variable_queries() -> list[tuple[str, str, str]]:
     ]
 
 
-def helm_template(values_file: Path) -> list[dict]:
-    """The chart rendered by the pinned helm (make tools) with one values file, as manifests."""
+def helm_template(*values_files: Path) -> list[dict]:
+    """The chart rendered by the pinned helm (make tools) with these values files, as manifests."""
     import subprocess
 
     tools = ROOT / ".tools"
@@ -87,7 +87,9 @@ def helm_template(values_file: Path) -> list[dict]:
         ("HELM_DATA_HOME", "data"),
     ):
         env[name] = str(tools / "helm" / sub)
-    args = [tool("helm"), "template", "t", str(CHART), "-f", str(values_file), "--kube-version", "1.31.0"]
+    args = [tool("helm"), "template", "t", str(CHART), "--kube-version", "1.31.0"]
+    for values_file in values_files:
+        args += ["-f", str(values_file)]
     result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return [d for d in yaml.safe_load_all(result.stdout) if d]
