@@ -75,6 +75,13 @@ def test_default_env_parses_and_leaves_tunables_to_the_server() -> None:
     assert str(s.model_bundle) == "/opt/model-server/bundles/iris-classifier"
 
 
+def test_drift_window_0_reaches_the_server_as_drift_off() -> None:
+    """0 is the server's "drift tracking off" (drift.build_drift_monitor; tests/monitoring/test_drift.py
+    checks what off means), so the chart must pass it on rather than drop it as an unset value."""
+    s = Settings.from_env(server_env(render(sets={"server.driftWindowRows": "0"})))
+    assert s.drift_window_rows == 0
+
+
 def test_changing_the_model_version_rolls_the_pods_but_never_the_selector() -> None:
     before = one(render(), "Deployment")
     after = one(render(sets={"model.version": '"1.1.0"'}), "Deployment")
