@@ -165,9 +165,7 @@ def test_overload_429_and_deadline_504_are_counted(slow_bundle: Path) -> None:
         assert "REQUEST_TIMEOUT_SECONDS" in results[0][1]["error"]
         assert metric(srv, 'model_server_prediction_errors_total{kind="overloaded"}') == 1
         assert metric(srv, 'model_server_prediction_errors_total{kind="deadline_exceeded"}') == 2
-        assert (
-            metric(srv, 'model_server_requests_total{code="429",protocol="named",route="/predict"}') == 1
-        )
+        assert metric(srv, 'model_server_requests_total{code="429",protocol="named",route="/predict"}') == 1
 
 
 def test_sigterm_with_requests_in_flight(slow_bundle: Path) -> None:
