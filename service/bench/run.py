@@ -424,6 +424,12 @@ def run_contender(
                 "startup_s": round(startup, 2),
                 "cpu_us_per_request": round(cpu / max(r["requests"], 1) * 1e6, 1),
             }
+            if c.key == "ours" and load.key == "c1":
+                # The 1-connection target compares p50 with in-process predict time, and on a shared
+                # machine the model itself runs 30-40 % slower from one minute to the next: measure
+                # the floor again right after this cell, so both sides see the same machine.
+                f = measure_floor(m)
+                row["floor_adjacent_ms"] = round(min(f["array_1"], f["frame_1"]) * 1000, 3)
             results.append(row)
             print(
                 f"  {label} {load.key:<4} {row['rps']:>9.0f} req/s  p50 {row['p50_ms']:>7.2f} ms"
@@ -585,11 +591,13 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     for model, floor in report["floor_s"].items():
         ours = _cell(res, model, "ours", "c1")
         if ours:
-            best = min(floor["array_1"], floor["frame_1"]) * 1000
+            first = min(floor["array_1"], floor["frame_1"]) * 1000
+            best = ours.get("floor_adjacent_ms", first)
             add(
                 f"{model}: 1 conn p50 <= predict + 1 ms",
                 ours["p50_ms"] <= best + 1,
-                f"p50 {ours['p50_ms']:.2f} ms vs predict {best:.2f} ms + 1 ms",
+                f"p50 {ours['p50_ms']:.2f} ms vs predict {best:.2f} ms + 1 ms "
+                f"(measured right after the cell; {first:.2f} ms at the start of the run)",
             )
     if report.get("cold_start"):
         ready = report["cold_start"]["ready_s"]
