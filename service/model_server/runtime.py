@@ -28,6 +28,7 @@ import sklearn
 import skops
 
 from . import __version__
+from .array_input import array_input_equivalent, silence_names_warning
 from .batching import MicroBatcher
 from .bundle import LoadedBundle, load_bundle, sample_record
 from .errors import BundleError, InvalidInput, ModelFailed, NotReady
@@ -77,6 +78,7 @@ class ModelRuntime:
         self.bundle: LoadedBundle | None = None
         self.schema: InputSchema | None = None
         self._observers: list[Observer] = []
+        self._array_input = False  # set at load: array_input.py
         self._executor = ThreadPoolExecutor(MODEL_THREADS, thread_name_prefix="model")
         # BATCHING=on: rows of concurrent requests share model calls (batching.py), one batch per thread.
         self._batcher: MicroBatcher[Prediction] | None = None
@@ -120,6 +122,11 @@ class ModelRuntime:
             self.schema = meta.input_schema(self.settings.max_request_rows)
             self.bundle = bundle
             self._warm_up()
+            if self.settings.array_input and array_input_equivalent(
+                bundle.estimator, self.schema, meta.reference, meta.has_predict_proba
+            ):
+                silence_names_warning()
+                self._array_input = True
             self._observers = build_observers(bundle, self.settings, self.metrics)
             # Everything loaded so far (scikit-learn, pandas, scipy, the model) lives as long as the
             # process: freeze it out of the cyclic collector, whose full passes over those ~10^6 objects
@@ -155,6 +162,8 @@ class ModelRuntime:
                     "model": meta.name,
                     "model_version": meta.version,
                     "load_seconds": round(elapsed, 3),
+                    # "array" when a DataFrame-fitted model is called with arrays (array_input.py).
+                    "model_input": "array" if self._array_input else meta.input_kind,
                     "path": str(self.bundle_path),
                 },
             )
@@ -232,7 +241,10 @@ class ModelRuntime:
         m = self.metrics
         try:
             t0 = time.perf_counter()
-            X = self.schema.model_input(rows) if self.schema is not None else rows
+            if self._array_input and isinstance(rows, np.ndarray):
+                X = rows
+            else:
+                X = self.schema.model_input(rows) if self.schema is not None else rows
             preds = np.asarray(est.predict(X))
             t1 = time.perf_counter()
             probabilities = None

@@ -24,6 +24,7 @@ EVERY_SETTING = {
         "returnProbabilities": True,
         "trustedTypes": ["sklearn.ensemble._forest.ExtraTreesClassifier"],
         "allowSklearnVersionMismatch": True,
+        "arrayInput": False,
         "logRequestBodies": True,
         "driftWindowRows": 5000,
         "maxArtifactUnpackedBytes": 8589934592,
@@ -57,6 +58,7 @@ def test_every_env_var_the_chart_sets_is_a_server_setting_and_parses(tmp_path: P
     )
     assert s.request_timeout_seconds == 2.5
     assert s.return_probabilities and s.allow_sklearn_version_mismatch and s.log_request_bodies
+    assert s.array_input is False
     assert s.trusted_types == ("sklearn.ensemble._forest.ExtraTreesClassifier",)
     assert s.drift_window_rows == 5000 and s.shutdown_grace_seconds == 40
     assert s.max_artifact_unpacked_bytes == 8589934592  # 8 GiB: no float notation on the way
@@ -72,6 +74,7 @@ def test_default_env_parses_and_leaves_tunables_to_the_server() -> None:
     assert s.max_body_bytes == defaults.max_body_bytes
     assert s.request_timeout_seconds == defaults.request_timeout_seconds
     assert s.batching is True
+    assert s.array_input is True
     assert str(s.model_bundle) == "/opt/model-server/bundles/iris-classifier"
 
 

@@ -191,6 +191,8 @@ numbers as floats and would print 1048576 as 1.048576e+06.
   value: {{ .Values.server.returnProbabilities | toString | quote }}
 - name: ALLOW_SKLEARN_VERSION_MISMATCH
   value: {{ .Values.server.allowSklearnVersionMismatch | toString | quote }}
+- name: ARRAY_INPUT
+  value: {{ .Values.server.arrayInput | toString | quote }}
 - name: LOG_REQUEST_BODIES
   value: {{ .Values.server.logRequestBodies | toString | quote }}
 {{- with .Values.server.trustedTypes }}
