@@ -4,6 +4,7 @@
 BENCH_DIR     := $(CURDIR)/.bench
 MLSERVER_VENV := $(BENCH_DIR)/mlserver-venv
 MLSERVER_LOCK := service/bench/mlserver-requirements.lock
+RUNTIME_VENV  := $(BENCH_DIR)/runtime-venv
 
 .PHONY: bench bench-quick bench-lock bench-workers
 bench: venv demo apt-tools $(MLSERVER_VENV)/.installed $(RUNTIME_VENV)/.installed ## benchmark side by side (~10 min; BENCH_DURATION=2 shortens)
@@ -21,7 +22,6 @@ $(MLSERVER_VENV)/.installed: $(MLSERVER_LOCK) | $(VENV)/.installed
 # Cold start is measured in the environment the image has: the runtime lock only, the package installed
 # (not editable), bytecode compiled at install. The dev venv also holds pytest and rich, which
 # scikit-learn and skops import when they are present (~0.1 s that no pod pays).
-RUNTIME_VENV := $(BENCH_DIR)/runtime-venv
 $(RUNTIME_VENV)/.installed: service/requirements.lock service/pyproject.toml $(wildcard service/model_server/*.py service/model_server/*/*.py) | $(VENV)/.installed
 	test -x $(RUNTIME_VENV)/bin/python || $(PYTHON_BOOTSTRAP) -m venv $(RUNTIME_VENV)
 	$(UV) pip sync -q --compile-bytecode --python $(RUNTIME_VENV)/bin/python --require-hashes service/requirements.lock
