@@ -233,6 +233,18 @@ class DriftMonitor:
         self._last_refresh = clock()
         self._lock = threading.Lock()
         self._failed_once = False
+        # All features numeric: their edges padded with +inf into one matrix, so a batch of rows is
+        # binned in one broadcast comparison instead of ~6 numpy calls per feature (a 20-feature
+        # model: ~160 -> ~10 us per model call, which is on every prediction's path).
+        self._edges: npt.NDArray[np.float64] | None = None
+        self._missing_bin: npt.NDArray[np.uint8] | None = None
+        if self.features and all(b.edges is not None for b in self.features):
+            most = max(len(b.edges) for b in self.features if b.edges is not None)
+            self._edges = np.full((len(self.features), most), np.inf)
+            for c, b in enumerate(self.features):
+                assert b.edges is not None
+                self._edges[c, : len(b.edges)] = b.edges
+            self._missing_bin = np.array([b.n_bins - 1 for b in self.features], dtype=np.uint8)
         self._hook = _ScrapeHook(self._refresh_if_dirty)
         metrics.registry.register(self._hook)
         # The registry collects in registration order: move the drift gauges behind the hook, so that
@@ -262,10 +274,17 @@ class DriftMonitor:
 
     def _bin(self, rows: Any, predictions: Any) -> BinIndex:
         n = len(rows)
-        columns = [self._column(rows, i, b.name) for i, b in enumerate(self.features)]
         out = np.empty((n, len(self._binners)), dtype=np.uint8)
-        for c, (b, col) in enumerate(zip(self.features, columns, strict=True)):
-            out[:, c] = b.bins(col)
+        if self._edges is not None and isinstance(rows, np.ndarray) and rows.ndim == 2:
+            x = rows.astype(np.float64, copy=False)
+            # searchsorted(edges, x, side="left") is the number of edges below x; NaN compares False
+            # everywhere and goes to the missing bin, as Binner._numeric does.
+            below = (x[:, :, None] > self._edges[None, :, :]).sum(axis=2)
+            out[:, : len(self.features)] = np.where(np.isnan(x), self._missing_bin, below)
+        else:
+            columns = [self._column(rows, i, b.name) for i, b in enumerate(self.features)]
+            for c, (b, col) in enumerate(zip(self.features, columns, strict=True)):
+                out[:, c] = b.bins(col)
         if self.prediction is not None:
             pred = np.asarray(predictions)
             if pred.ndim == 2 and pred.shape[1] == 1:
