@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 from skops.io.exceptions import UntrustedTypesFoundException
 
 from . import __version__, artifact
-from .artifact_limits import check_unpacked_size
+from .artifact_limits import check_unpacked_size, effective_unpacked_cap
 from .errors import BundleError
 from .features import Dtype, Feature, InputKind, InputSchema, Rows
 from .layout import ARTIFACT, METADATA
@@ -349,7 +349,8 @@ def load_bundle(path: str | os.PathLike[str], settings: Settings) -> LoadedBundl
             "artifact was changed or truncated: re-package or re-download the bundle"
         )
     check_sklearn_version(meta.versions.get("sklearn", "unknown"), settings.allow_sklearn_version_mismatch)
-    check_unpacked_size(data, settings.max_artifact_unpacked_bytes)  # before skops inflates anything
+    cap, cap_name = effective_unpacked_cap(settings.max_artifact_unpacked_bytes)
+    check_unpacked_size(data, cap, cap_name)  # before skops inflates anything
     allowed = sorted(trusted_types(settings.trusted_types))
     try:
         # One parse of the file: skops refuses, before constructing anything, every type outside its

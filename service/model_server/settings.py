@@ -62,14 +62,15 @@ class Settings:
     array_input: bool = True
     auth_tokens_file: Path | None = None
     drift_window_rows: int = 10000
-    # 4 GiB of declared unpacked size for model.skops (a zip), checked before skops inflates it
-    # (artifact_limits.py). Loading peaks at about 3 times the unpacked size (skops reads every member
-    # twice and holds the bytes while it builds the arrays: 234 MB for an 84 MB artifact), so a model
-    # past 4 GiB needs a pod of some 12 GiB, a deliberate deployment that raises the limit; a zip bomb
-    # past it is refused with a reason instead of OOM-killing the pod on every start. To refuse every
-    # artifact the pod could not load, set it to a third of the memory limit less the ~200 MiB the
-    # libraries take.
-    max_artifact_unpacked_bytes: int = 4 * 1024**3
+    # Most bytes model.skops (a zip) may declare unpacked, checked before skops inflates it
+    # (artifact_limits.py), so a zip bomb is refused with a reason instead of OOM-killing the pod on every
+    # start. Unset (None), the cap follows the container's memory limit (cgroup v2 or v1): loading peaks
+    # at about 3 times the unpacked size (skops reads every member twice and holds the bytes while it
+    # builds the arrays: 234 MB for an 84 MB artifact) plus ~200 MiB for the libraries, so the cap is
+    # (limit - 200 MiB) / 3, at least 64 MiB and at most 4 GiB (also the cap with no limit readable):
+    # 104 MiB for the chart's default 512Mi pod. A model past that needs a bigger pod, or this set on
+    # purpose; a value set here always wins.
+    max_artifact_unpacked_bytes: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -97,7 +98,7 @@ class Settings:
             "max_artifact_unpacked_bytes",
         )
         for name in positive:
-            if getattr(self, name) <= 0:
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be greater than 0, got {getattr(self, name)}")
         if self.shutdown_grace_seconds < 0 or self.batch_max_wait_ms < 0:
             raise SettingsError("SHUTDOWN_GRACE_SECONDS and BATCH_MAX_WAIT_MS must not be negative")
@@ -119,7 +120,7 @@ def _parse(name: str, type_name: str, raw: str) -> object:
             if low in _FALSE:
                 return False
             raise ValueError("expected true/false/1/0/yes/no/on/off")
-        if type_name == "int":
+        if type_name in ("int", "int | None"):
             return int(raw)
         if type_name == "float":
             return float(raw)

@@ -75,6 +75,8 @@ def test_default_env_parses_and_leaves_tunables_to_the_server() -> None:
     assert s.request_timeout_seconds == defaults.request_timeout_seconds
     assert s.batching is True
     assert s.array_input is True
+    # `null` leaves the variable out: unset, the server derives the zip-bomb cap from the pod's memory limit.
+    assert s.max_artifact_unpacked_bytes is None
     assert str(s.model_bundle) == "/opt/model-server/bundles/iris-classifier"
 
 

@@ -116,6 +116,8 @@ def server_default(description: str) -> str | None:
     defaults = {f.name.upper(): f.default for f in fields(Settings)}
     if m[1] not in defaults:
         raise ValuesDocError(f"env {m[1]} is not a setting of model_server.settings.Settings")
+    if defaults[m[1]] is None:  # the server works it out at start (e.g. from the memory limit)
+        return None
     return f"`null` (server default: `{defaults[m[1]]}`)"
 
 
