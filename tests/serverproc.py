@@ -15,6 +15,8 @@
   wrote to stdout/stderr so far), ``log_lines()`` (its JSON log lines, parsed), ``wait_ready()``,
   ``stop(timeout=30) -> exit code`` (SIGTERM, then wait; SIGKILL and ``ServerError`` on timeout).
   Leaving the ``with`` block calls ``stop()`` if the test did not.
+- ``http_get``, ``post_json``: (status, body) without raising for 4xx/5xx; ``wait_failed(readyz_url)``:
+  the reason a bad bundle reports once its load has failed.
 """
 
 from __future__ import annotations
@@ -54,6 +56,30 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
             return resp.status, resp.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+def post_json(url: str, doc: Any, timeout: float = 10.0) -> tuple[int, bytes]:
+    """POST ``doc`` as JSON without raising for 4xx/5xx: returns (status, body)."""
+    req = urllib.request.Request(url, json.dumps(doc).encode(), {"Content-Type": "application/json"})
+    try:
+        with _OPENER.open(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def wait_failed(readyz_url: str, timeout: float = 60.0) -> str:
+    """The readiness reason once loading has failed; fails the test if the bundle ever becomes ready."""
+    deadline = time.monotonic() + timeout
+    doc: Any = None
+    while time.monotonic() < deadline:
+        status, body = http_get(readyz_url)
+        doc = json.loads(body)
+        assert status == 503, f"a bad bundle became ready: {doc}"
+        if doc["status"] == "failed":
+            return str(doc["reason"])
+        time.sleep(0.1)
+    raise AssertionError(f"{readyz_url} still says {doc} after {timeout} s")
 
 
 class ServerProcess:

@@ -12,7 +12,6 @@ import json
 import os
 import pickle
 import subprocess
-import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from model_server.artifact_limits import DEFAULT_MAX_UNPACKED_BYTES, check_unpac
 from model_server.bundle import load_bundle
 from model_server.errors import BundleError
 from model_server.settings import Settings
-from serverproc import ROOT, http_get, start_server
+from serverproc import ROOT, http_get, post_json, start_server, wait_failed
 
 
 @dataclass
@@ -294,7 +293,7 @@ def test_served_hostile_bundles_stay_live_and_never_ready(built: dict[str, tuple
     try:
         for name, srv in servers.items():
             srv.wait_live()
-            reason = _wait_failed(srv.url("/readyz"))
+            reason = wait_failed(srv.url("/readyz"))
             for phrase in CASES[name].phrases:
                 assert phrase in reason, f"{name}: {reason}"
         for name, srv in servers.items():
@@ -304,7 +303,7 @@ def test_served_hostile_bundles_stay_live_and_never_ready(built: dict[str, tuple
             status, body = http_get(srv.url("/readyz"))
             assert status == 503 and json.loads(body)["status"] == "failed"
             assert b"model_server_model_ready 0.0" in http_get(srv.url("/metrics"))[1]
-            status, body = _post(
+            status, body = post_json(
                 srv.url("/predict"),
                 {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2},
             )
@@ -361,28 +360,3 @@ def test_validate_refuses_an_artifact_that_would_unpack_too_far(
     for phrase in case.phrases:
         assert phrase in result.stderr, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
-
-
-def _wait_failed(url: str, attempts: int = 600) -> str:
-    """The readiness reason once loading has finished (failed); the model never becomes ready."""
-    for _ in range(attempts):
-        status, body = http_get(url)
-        doc = json.loads(body)
-        assert status == 503, f"a hostile bundle became ready: {doc}"
-        if doc["status"] == "failed":
-            return str(doc["reason"])
-        time.sleep(0.1)
-    raise AssertionError(f"{url} still says {doc} after {attempts} probes")
-
-
-def _post(url: str, doc: dict[str, Any]) -> tuple[int, bytes]:
-    import urllib.error
-    import urllib.request
-
-    req = urllib.request.Request(url, json.dumps(doc).encode(), {"Content-Type": "application/json"})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(req, timeout=10) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()

@@ -16,17 +16,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 import skops.io as sio
 from hostile import ARTIFACT, copy_bundle, set_artifact
 from model_server import artifact
-from serverproc import ROOT, http_get, start_server
+from serverproc import ROOT, http_get, post_json, start_server, wait_failed
 
 BAD_CHILD = 2**50
 REASON = f"model.skops failed the structure check: estimators_[0].tree_: node 0 has left child {BAD_CHILD}"
@@ -68,13 +64,13 @@ def test_the_crafted_forest_crashes_without_the_check(crafted: Path) -> None:
 
 def test_served_crafted_forest_stays_live_not_ready_and_says_why(crafted: Path) -> None:
     with start_server(crafted, wait="live") as srv:
-        reason = _wait_failed(srv.url("/readyz"))
+        reason = wait_failed(srv.url("/readyz"))
         assert REASON in reason, reason
         assert srv.proc.poll() is None, "the process exited"
         assert http_get(srv.url("/healthz"))[0] == 200
         status, body = http_get(srv.url("/readyz"))
         assert status == 503 and json.loads(body)["status"] == "failed"
-        status, body = _post(srv.url("/predict"), ROW)
+        status, body = post_json(srv.url("/predict"), ROW)
         assert status == 503 and "not ready" in json.loads(body)["error"], body
         assert srv.proc.poll() is None, "the process exited"
         assert any(
@@ -94,26 +90,3 @@ def test_validate_fails_naming_the_structure_problem(crafted: Path) -> None:
     )
     assert result.returncode != 0, result
     assert REASON in result.stderr and "Traceback" not in result.stderr, result.stderr
-
-
-def _wait_failed(url: str, timeout: float = 60.0) -> str:
-    """The readiness reason once loading has finished (failed); the model never becomes ready."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, body = http_get(url)
-        doc = json.loads(body)
-        assert status == 503, f"the crafted bundle became ready: {doc}"
-        if doc["status"] == "failed":
-            return str(doc["reason"])
-        time.sleep(0.1)
-    raise AssertionError(f"{url} still says {doc} after {timeout} s")
-
-
-def _post(url: str, doc: dict[str, Any]) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, json.dumps(doc).encode(), {"Content-Type": "application/json"})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(req, timeout=10) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
