@@ -36,6 +36,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
+from summary import cell as find_cell  # noqa: E402
+
 import models as bench_models  # noqa: E402
 
 BENCH = ROOT / ".bench"
@@ -538,22 +540,10 @@ def meta() -> dict[str, Any]:
 PEERS = ("mlserver", "mlserver-batch", "tutorial")
 
 
-def _cell(results: list[dict[str, Any]], model: str, contender: str, load: str) -> dict[str, Any] | None:
-    for r in results:
-        if (
-            r.get("contender") == contender
-            and r.get("load") == load
-            and "rps" in r
-            and (r["model"] == model or contender == "ceiling")
-        ):
-            return r
-    return None
-
-
 def _best_peer(
     results: list[dict[str, Any]], model: str, load: str, peers: tuple[str, ...] = PEERS
 ) -> dict[str, Any] | None:
-    cells = [c for p in peers if (c := _cell(results, model, p, load))]
+    cells = [c for p in peers if (c := find_cell(results, model, p, load))]
     return max(cells, key=lambda c: c["rps"]) if cells else None
 
 
@@ -565,7 +555,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         out.append({"target": name, "holds": ok, "detail": detail})
 
     for model, factor in (("iris-classifier", 3.0), ("linear", 2.0), ("boosting", 2.0)):
-        ours, peer = _cell(res, model, "ours", "c64"), _best_peer(res, model, "c64")
+        ours, peer = find_cell(res, model, "ours", "c64"), _best_peer(res, model, "c64")
         if ours and peer:
             ratio = ours["rps"] / peer["rps"]
             add(
@@ -578,7 +568,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                 ours["p99_ms"] <= peer["p99_ms"],
                 f"{ours['p99_ms']:.1f} ms vs {peer['p99_ms']:.1f} ms",
             )
-    ours, ceil = _cell(res, "linear", "ours", "c64"), _cell(res, "linear", "ceiling", "c64")
+    ours, ceil = find_cell(res, "linear", "ours", "c64"), find_cell(res, "linear", "ceiling", "c64")
     if ours and ceil:
         ratio = ours["rps"] / ceil["rps"]
         by_cpu = ceil["cpu_us_per_request"] / ours["cpu_us_per_request"]
@@ -589,7 +579,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             f"{ours['cpu_us_per_request']:.0f} vs {ceil['cpu_us_per_request']:.0f} us)",
         )
     for model, floor in report["floor_s"].items():
-        ours = _cell(res, model, "ours", "c1")
+        ours = find_cell(res, model, "ours", "c1")
         if ours:
             first = min(floor["array_1"], floor["frame_1"]) * 1000
             best = ours.get("floor_adjacent_ms", first)
@@ -631,12 +621,12 @@ def render(report: dict[str, Any]) -> str:
         lines.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for key, ctitle in report["contenders"].items():
             for load in report["loads"]:
-                cell = _cell(res, model, key, load)
+                cell = find_cell(res, model, key, load)
                 if cell is None:
                     continue
                 mls = _best_peer(res, model, load, ("mlserver", "mlserver-batch"))
                 peer = _best_peer(res, model, load)
-                ceil = _cell(res, model, "ceiling", load)
+                ceil = find_cell(res, model, "ceiling", load)
 
                 def ratio(other: dict[str, Any] | None, cell: dict[str, Any] = cell) -> str:
                     return f"{cell['rps'] / other['rps']:.2f}" if other else "-"
