@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -282,3 +283,43 @@ def test_a_release_the_chart_rejects_is_never_written(repo: Repo) -> None:
     assert "the chart rejects the result, nothing was written" in done.stderr
     assert "replicaCount" in done.stderr
     assert repo.changed() == []
+
+
+def _editor():  # environments/promote.py is a script, not a package: load it by path
+    spec = importlib.util.spec_from_file_location("promote", PROMOTE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["promote"] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_round_trip_editor_rewrites_no_line_it_was_not_asked_to() -> None:
+    """Every values file in environments/, loaded and written back with its own release, is unchanged
+    byte for byte: comments, blank lines, quoting and key order all survive ruamel.yaml."""
+    promote = _editor()
+    files = sorted(ENVIRONMENTS.glob("*/models/*.yaml"))
+    assert files
+    for path in files:
+        text = path.read_text()
+        release = promote.release_of(yaml.safe_load(text))
+        assert promote.apply_release(text, release, str(path)) == text, path
+
+
+def test_a_comment_block_after_the_release_stays_after_it() -> None:
+    """A digest appended to `image` goes before the comment that followed `image.tag`, and removing
+    it puts the file back as it was."""
+    promote = _editor()
+    text = (
+        "model:\n  name: m\n  version: '1.0.0'\nimage:\n  tag: \"0.1.0\"\n\n"
+        "# Switched on for this release only.\nmonitoring:\n  serviceMonitor:\n    enabled: true\n"
+    )
+    release = promote.release_of(yaml.safe_load(text))
+    with_digest = promote.apply_release(text, {**release, ("image", "digest"): DIGEST}, "m.yaml")
+    assert with_digest.splitlines()[4:8] == [
+        '  tag: "0.1.0"',
+        f'  digest: "{DIGEST}"',
+        "",
+        "# Switched on for this release only.",
+    ]
+    assert promote.apply_release(with_digest, release, "m.yaml") == text
