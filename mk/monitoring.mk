@@ -1,5 +1,5 @@
 # Monitoring: dashboards, rules and the adapter rule are generated from monitoring/mixin/ (one source)
-# into the chart's files/ and monitoring/values/; the tests in tests/monitoring check them.
+# into charts/platform-monitoring/files/ and monitoring/values/; the tests in tests/monitoring check them.
 
 .PHONY: dashboards lint-monitoring
 dashboards: $(VENV)/.installed ## render dashboards, alert/recording rules and adapter values from monitoring/mixin/
@@ -10,6 +10,6 @@ dashboards: $(VENV)/.installed ## render dashboards, alert/recording rules and a
 lint-monitoring: $(VENV)/.installed apt-tools
 	$(VENV)/bin/mypy --strict --config-file pyproject.toml monitoring/generate.py monitoring/mixin
 	$(PY) monitoring/generate.py --check
-	promtool check rules charts/model-server/files/prometheus-rules.yaml
+	promtool check rules charts/platform-monitoring/files/prometheus-rules.yaml
 
 LINT_TARGETS += lint-monitoring

@@ -7,6 +7,8 @@ HELM_UNITTEST_VERSION := v1.1.2
 KUBECONFORM_VERSION   := v0.8.0
 ACTIONLINT_VERSION    := v1.7.12
 KUBE_SCORE_VERSION    := v1.20.0
+# Generates the charts' values tables (README.md) from the `# --` comments in values.yaml.
+HELM_DOCS_VERSION     := v1.14.2
 # Debian (bookworm) packages: promtool and a real Prometheus for the monitoring tests, wrk for make bench.
 APT_PACKAGES          := prometheus wrk
 
@@ -31,7 +33,9 @@ KUBECONFORM_STAMP := $(STAMPS)/kubeconform-$(KUBECONFORM_VERSION)
 ACTIONLINT_STAMP  := $(STAMPS)/actionlint-$(ACTIONLINT_VERSION)
 KUBE_SCORE_STAMP  := $(STAMPS)/kube-score-$(KUBE_SCORE_VERSION)
 UNITTEST_STAMP    := $(STAMPS)/unittest-$(HELM_UNITTEST_VERSION)
-TOOL_STAMPS := $(HELM_STAMP) $(KUBECONFORM_STAMP) $(ACTIONLINT_STAMP) $(KUBE_SCORE_STAMP) $(UNITTEST_STAMP)
+HELM_DOCS_STAMP   := $(STAMPS)/helm-docs-$(HELM_DOCS_VERSION)
+TOOL_STAMPS := $(HELM_STAMP) $(KUBECONFORM_STAMP) $(ACTIONLINT_STAMP) $(KUBE_SCORE_STAMP) $(UNITTEST_STAMP) \
+  $(HELM_DOCS_STAMP)
 GO_INSTALL = CGO_ENABLED=0 GOFLAGS=-trimpath go install
 GO_BUILD   = CGO_ENABLED=0 GOFLAGS=-trimpath go build
 
@@ -56,6 +60,10 @@ $(STAMPS)/actionlint-%:
 # Policy scan of rendered manifests (kube-linter's module is not served by the Go proxy here).
 $(STAMPS)/kube-score-%:
 	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) github.com/zegl/kube-score/cmd/kube-score@$*
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/helm-docs-%:
+	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) github.com/norwoodj/helm-docs/cmd/helm-docs@$*
 	@mkdir -p $(STAMPS) && touch $@
 
 # The plugin is just its folder: plugin.yaml plus the binary it names. helm-unittest's go.mod has a

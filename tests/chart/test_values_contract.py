@@ -1,11 +1,10 @@
-"""What the chart promises to its neighbours: the server's settings, the monitoring files, rollouts on a
-model change, and a README that matches values.yaml."""
+"""What the chart promises to its neighbours: the server's settings, rollouts on a model change, and a
+value table in which every value is documented."""
 
 from __future__ import annotations
 
-import json
+import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -115,80 +114,32 @@ def test_changing_the_model_version_rolls_the_pods_but_never_the_selector() -> N
             assert sel == {"matchLabels": selector}, doc["kind"]
 
 
-def test_monitoring_resources_embed_exactly_the_generated_files() -> None:
-    """One source of truth: the PrometheusRule carries files/prometheus-rules.yaml's groups and the
-    dashboards ConfigMap one key per files/dashboards/*.json, byte for byte."""
-    docs = render(sets={"monitoring.prometheusRule.enabled": "true", "monitoring.dashboards.enabled": "true"})
-    rules_file = CHART / "files" / "prometheus-rules.yaml"
-    dashboards = sorted((CHART / "files" / "dashboards").glob("*.json"))
-    assert rules_file.exists() and dashboards, "the monitoring area generates charts/model-server/files/"
-    rule = one(docs, "PrometheusRule")
-    assert rule["spec"]["groups"] == yaml.safe_load(rules_file.read_text())["groups"]
-    cm = one(docs, "ConfigMap")
-    assert sorted(cm["data"]) == [p.name for p in dashboards]
-    for p in dashboards:
-        assert cm["data"][p.name] == p.read_text().rstrip("\n")
-        json.loads(cm["data"][p.name])
-
-
-def test_chart_without_generated_files_renders_and_says_so(tmp_path: Path) -> None:
-    """A chart packaged without files/ still installs: no empty PrometheusRule or ConfigMap, and NOTES
-    explains why."""
-    chart = tmp_path / "model-server"
-    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("files", "tests"))
-    sets = {
-        "monitoring.prometheusRule.enabled": True,
-        "monitoring.dashboards.enabled": True,
-        "monitoring.serviceMonitor.enabled": True,
-    }
-    kinds = [d["kind"] for d in render(sets={k: json.dumps(v) for k, v in sets.items()}, chart=chart)]
-    assert "PrometheusRule" not in kinds and "ConfigMap" not in kinds
-    assert "ServiceMonitor" in kinds and "Deployment" in kinds
-    # helm template does not print NOTES.txt and a dry-run install needs a cluster: helm-unittest renders it.
-    (chart / "tests").mkdir()
-    (chart / "tests" / "notes_test.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "suite": "notes without files",
-                "templates": ["templates/NOTES.txt"],
-                "capabilities": {"majorVersion": "1", "minorVersion": "33"},
-                "tests": [
-                    {
-                        "it": "warns",
-                        "set": sets,
-                        "asserts": [
-                            {"matchRegexRaw": {"pattern": "no PrometheusRule was rendered"}},
-                            {"matchRegexRaw": {"pattern": "no dashboards ConfigMap was rendered"}},
-                        ],
-                    }
-                ],
-            }
-        )
+def values_table(chart: Path) -> dict[str, str]:
+    """{key: description} of the values table helm-docs writes into the chart's README (rendered, not
+    read from the file: `make lint` checks that the file is current)."""
+    proc = run(
+        [tool("helm-docs"), "--dry-run", "--sort-values-order", "file", "--chart-search-root", str(chart)],
+        check=False,
     )
-    proc = run([tool("helm"), "unittest", "--color=false", str(chart)], check=False)
-    assert proc.returncode == 0, proc.stdout
-
-
-def test_readme_values_table_is_current() -> None:
-    proc = run([sys.executable, str(CHART / "hack" / "values_table.py"), "--check"], check=False)
     assert proc.returncode == 0, proc.stderr
+    rows = re.findall(r"^\| (\S+) \| [^|]+ \| .*? \| (.*) \|$", proc.stdout, flags=re.MULTILINE)
+    assert rows, proc.stdout
+    return dict(rows)
 
 
-def test_readme_generator_refuses_an_undocumented_value(tmp_path: Path) -> None:
+@pytest.mark.parametrize("chart", [CHART, CHART.parent / "platform-monitoring"], ids=lambda c: c.name)
+def test_every_value_is_documented_where_it_is_defined(chart: Path) -> None:
+    """helm-docs lists a value without a `# --` comment with an empty description: there must be none."""
+    table = values_table(chart)
+    assert not [key for key, description in table.items() if not description.strip()]
+    if chart == CHART:
+        assert {"model.version", "autoscaling.metrics", "probes.startup.failureThreshold"} <= set(table)
+
+
+def test_an_undocumented_value_shows_up_in_the_check(tmp_path: Path) -> None:
     chart = tmp_path / "model-server"
     shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("files", "tests"))
-    values = (chart / "values.yaml").read_text()
-    (chart / "values.yaml").write_text(
-        values.replace("replicaCount: 1\n", "replicaCount: 1\nundocumented: 2\n")
-    )
-    sys.path.insert(0, str(chart / "hack"))
-    try:
-        import values_table
-    finally:
-        sys.path.pop(0)
-    with pytest.raises(values_table.ValuesDocError, match="`undocumented` has no `# --` comment"):
-        values_table.rows(chart)
-    rows = values_table.rows(CHART)
-    assert {"model.version", "autoscaling.metrics", "probes.startup.failureThreshold"} <= {
-        r.key for r in rows
-    }
+    with (chart / "values.yaml").open("a") as values:
+        values.write("undocumented: 2\n")
+    table = values_table(chart)
+    assert table["undocumented"].strip() == ""

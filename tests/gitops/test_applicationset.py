@@ -141,24 +141,16 @@ def test_every_application_renders_and_validates(
             assert obj["metadata"].get("namespace") in (None, app["spec"]["destination"]["namespace"])
 
 
-def test_platform_rules_and_dashboards_are_on_for_exactly_one_release_per_cluster(
+def test_no_model_release_carries_platform_wide_rules_or_dashboards(
     generated_apps: list[dict[str, Any]], rendered_apps: dict[str, dict[str, Path]]
 ) -> None:
-    carriers: dict[str, list[str]] = {}
+    """The rules and dashboards over every model belong to the platform-monitoring release
+    (test_argocd.py), never to one model's lifecycle: no model Application renders them."""
     for app in generated_apps:
         objects = load_all(rendered_apps[kube_versions()[-1]][name(app)].read_text())
-        rules = [o for o in objects if o["kind"] == "PrometheusRule"]
-        dashboards = [
-            o
-            for o in objects
-            if o["kind"] == "ConfigMap" and o["metadata"].get("labels", {}).get("grafana_dashboard") == "1"
-        ]
-        assert bool(rules) == bool(dashboards), f"{name(app)}: rules and dashboards go together"
-        carriers.setdefault(app["spec"]["destination"]["server"], [])
-        if rules:
-            carriers[app["spec"]["destination"]["server"]].append(name(app))
-    for cluster, apps in carriers.items():
-        assert len(apps) == 1, f"cluster {cluster}: platform rules and dashboards on {apps or 'no release'}"
+        kinds = {o["kind"] for o in objects}
+        assert "PrometheusRule" not in kinds and "ConfigMap" not in kinds, name(app)
+        assert "ServiceMonitor" in kinds, f"{name(app)}: every model is scraped"
 
 
 def test_a_model_file_without_a_name_fails_the_whole_applicationset(

@@ -55,7 +55,7 @@ def test_the_root_application_is_the_only_place_the_git_url_is_written(
         for found in re.findall(r"(?:targetRevision|revision): (\S+)", text):
             if not SEMVER.match(found.strip("'\"")):
                 assert found == revision, obj["metadata"]["name"]
-    assert seen == 5  # both generators, the template, both $values sources
+    assert seen == 6  # both generators, the template, both $values sources, platform-monitoring
     for project in by_kind(platform, "AppProject"):
         assert url in project["spec"]["sourceRepos"]
 
@@ -74,8 +74,11 @@ def test_projects_come_first_then_the_monitoring_stack_then_the_models(
     assert len(projects) == 2
     stack = waves[("Application", "kube-prometheus-stack")]
     adapter = waves[("Application", "prometheus-adapter")]
+    rules = waves[("Application", "platform-monitoring")]
     models = waves[("ApplicationSet", "models")]
     assert max(projects) < stack < adapter < models
+    # the platform's PrometheusRule needs the stack's CRDs; its alerts cover the models from their start
+    assert stack < rules < models
 
 
 def test_the_models_project_allows_this_repository_models_namespaces_and_no_cluster_kind_but_namespace(
@@ -93,7 +96,8 @@ def test_the_monitoring_stack_is_pinned_and_reads_its_values_from_monitoring(
     root_app: dict[str, Any], platform: list[dict[str, Any]]
 ) -> None:
     apps = {a["metadata"]["name"]: a for a in by_kind(platform, "Application")}
-    assert set(apps) == {"kube-prometheus-stack", "prometheus-adapter"}
+    assert set(apps) == {"kube-prometheus-stack", "prometheus-adapter", "platform-monitoring"}
+    apps.pop("platform-monitoring")  # from this repository: test_the_platform_monitoring_release_...
     for name, app in apps.items():
         chart, values = app["spec"]["sources"]
         assert chart["chart"] == name
@@ -122,3 +126,48 @@ def test_the_application_health_check_patch_is_argocd_cm_data() -> None:
     patch = yaml.safe_load((ROOT / "argocd" / "bootstrap" / "argocd-cm-patch.yaml").read_text())
     lua = patch["data"]["resource.customizations.health.argoproj.io_Application"]
     assert "obj.status.health.status" in lua and lua.rstrip().endswith("return hs")
+
+
+def test_the_platform_monitoring_release_is_installed_once_from_this_repository(
+    root_app: dict[str, Any], platform: list[dict[str, Any]], k8s_schema_dir: Path
+) -> None:
+    """The alert rules and dashboards over every model are their own release: one Application of the
+    platform project, from this repository's chart at the root's revision, into the namespace of the
+    monitoring stack (where Grafana's sidecar looks), rendering exactly one PrometheusRule selected by
+    kube-prometheus-stack and one dashboards ConfigMap."""
+    apps = {a["metadata"]["name"]: a for a in by_kind(platform, "Application")}
+    app, stack = apps["platform-monitoring"], apps["kube-prometheus-stack"]
+    source = app["spec"]["source"]
+    assert source["repoURL"] == root_app["spec"]["source"]["repoURL"]
+    assert source["targetRevision"] == root_app["spec"]["source"]["targetRevision"]
+    assert source["path"] == "charts/platform-monitoring" and (ROOT / source["path"] / "Chart.yaml").is_file()
+    assert app["spec"]["project"] == "platform"
+    assert app["spec"]["destination"] == stack["spec"]["destination"]
+    assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+    project = next(p for p in by_kind(platform, "AppProject") if p["metadata"]["name"] == "platform")
+    assert source["repoURL"] in project["spec"]["sourceRepos"]
+    assert {"server": app["spec"]["destination"]["server"], "namespace": "monitoring"} in project["spec"][
+        "destinations"
+    ]
+    version = kube_versions()[-1]
+    done = run(
+        [
+            tool("helm"),
+            "template",
+            source["helm"]["releaseName"],
+            str(ROOT / source["path"]),
+            "--namespace",
+            app["spec"]["destination"]["namespace"],
+            "--kube-version",
+            version,
+        ],
+        env=helm_env(),
+    )
+    assert done.returncode == 0, done.stderr
+    objects = [o for o in yaml.safe_load_all(done.stdout) if o]
+    assert sorted(o["kind"] for o in objects) == ["ConfigMap", "PrometheusRule"]
+    rule = next(o for o in objects if o["kind"] == "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == stack["spec"]["sources"][0]["helm"]["releaseName"]
+    checked = kubeconform(done.stdout, version, k8s_schema_dir)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "Valid: 2, Invalid: 0, Errors: 0, Skipped: 0" in checked.stdout, checked.stdout

@@ -12,7 +12,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "model-server"
-FILES = CHART / "files"
+PLATFORM_CHART = ROOT / "charts" / "platform-monitoring"
+FILES = PLATFORM_CHART / "files"
 RULES_FILE = FILES / "prometheus-rules.yaml"
 DASHBOARDS = sorted((FILES / "dashboards").glob("*.json"))
 MONITORING = ROOT / "monitoring"
@@ -74,8 +75,9 @@ def variable_queries() -> list[tuple[str, str, str]]:
     ]
 
 
-def helm_template(*values_files: Path) -> list[dict]:
-    """The chart rendered by the pinned helm (make tools) with these values files, as manifests."""
+def helm_template(*values_files: Path, chart: Path = CHART, sets: tuple[str, ...] = ()) -> list[dict]:
+    """A chart (default: the model chart) rendered by the pinned helm (make tools) with these values
+    files and `--set` arguments, as manifests."""
     import subprocess
 
     tools = ROOT / ".tools"
@@ -87,9 +89,11 @@ def helm_template(*values_files: Path) -> list[dict]:
         ("HELM_DATA_HOME", "data"),
     ):
         env[name] = str(tools / "helm" / sub)
-    args = [tool("helm"), "template", "t", str(CHART), "--kube-version", "1.31.0"]
+    args = [tool("helm"), "template", "t", str(chart), "--kube-version", "1.31.0"]
     for values_file in values_files:
         args += ["-f", str(values_file)]
+    for assignment in sets:
+        args += ["--set", assignment]
     result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return [d for d in yaml.safe_load_all(result.stdout) if d]

@@ -10,8 +10,8 @@ Scenario (one module-scoped fixture, about a minute):
   and inputs shifted above every training decile (drift);
 - kube-state-metrics and cAdvisor series for those pods (see prometheus_harness.ClusterExporters);
   the faulty pod keeps restarting and its HPA sits at its maximum;
-- the generated rule file loaded unchanged except `for:` set to 0s and no group interval (the test
-  cannot wait 15 minutes; the expressions are the real ones).
+- the PrometheusRule of charts/platform-monitoring, rendered with its `for:` override at 0s, loaded
+  without group intervals (the test cannot wait 15 minutes; the expressions are the real ones).
 Then everything is asserted through Prometheus's HTTP API.
 """
 
@@ -34,6 +34,7 @@ from model_server.drift import PSI_SIGNIFICANT
 from monitoring_support import (
     ADAPTER_VALUES,
     CHART,
+    PLATFORM_CHART,
     all_panels,
     helm_template,
     load_dashboards,
@@ -128,14 +129,20 @@ class Scenario:
 
 
 def _rules_for_test(workdir: Path) -> Path:
-    rules = load_rules()
-    for group in rules["groups"]:
+    """The PrometheusRule of charts/platform-monitoring with every alert's `for:` shortened through its
+    value (prometheusRule.forOverride), as a test cluster would install it."""
+    docs = helm_template(chart=PLATFORM_CHART, sets=("prometheusRule.forOverride.all=0s",))
+    groups = next(d for d in docs if d["kind"] == "PrometheusRule")["spec"]["groups"]
+    for group in groups:
         group.pop("interval", None)
         for rule in group["rules"]:
-            if "alert" in rule:
-                rule["for"] = "0s"
+            if "alert" in rule:  # an alert without `for:` fires at once already
+                assert rule.get("for", "0s") == "0s", rule["alert"]
+    assert [r.get("record") or r["alert"] for g in groups for r in g["rules"]] == [
+        r.get("record") or r["alert"] for g in load_rules()["groups"] for r in g["rules"]
+    ]
     path = workdir / "rules.yaml"
-    path.write_text(yaml.safe_dump(rules, sort_keys=False))
+    path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
     return path
 
 

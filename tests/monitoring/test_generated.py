@@ -19,7 +19,7 @@ def test_generated_files_are_fresh():
     assert result.returncode == 0, f"run `make dashboards` and commit the result:\n{result.stderr}"
 
 
-def test_the_chart_gets_both_dashboards_and_one_rule_file():
+def test_the_platform_chart_gets_both_dashboards_and_one_rule_file():
     assert [p.name for p in DASHBOARDS] == ["model-server-model.json", "model-server-platform.json"]
     assert RULES_FILE.exists()
     assert sorted(p.name for p in FILES.iterdir()) == ["dashboards", "prometheus-rules.yaml"]

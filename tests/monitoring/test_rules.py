@@ -42,7 +42,7 @@ def _alert_cases() -> dict[str, dict[str, int]]:
     cases: dict[str, dict[str, int]] = {}
     for path in PROMTOOL_TESTS:
         doc = yaml.safe_load(path.read_text())
-        assert doc["rule_files"] == ["../../charts/model-server/files/prometheus-rules.yaml"], path
+        assert doc["rule_files"] == ["../../charts/platform-monitoring/files/prometheus-rules.yaml"], path
         for test in doc["tests"]:
             for case in test.get("alert_rule_test", []):
                 kind = "firing" if case.get("exp_alerts") else "quiet"

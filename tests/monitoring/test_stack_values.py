@@ -7,7 +7,16 @@ import re
 
 import yaml
 from model_server.metrics import Metrics
-from monitoring_support import ADAPTER_VALUES, CHART, DASHBOARDS, KPS_VALUES, ROOT, helm_template, load_rules
+from monitoring_support import (
+    ADAPTER_VALUES,
+    CHART,
+    DASHBOARDS,
+    KPS_VALUES,
+    PLATFORM_CHART,
+    ROOT,
+    helm_template,
+    load_rules,
+)
 from operator_scrape import podmonitor_relabel_configs, servicemonitor_relabel_configs, target_labels
 from prometheus_client.metrics import MetricWrapperBase
 
@@ -65,21 +74,24 @@ def test_kube_state_metrics_exports_the_labels_the_rules_join_on():
         assert labels["model-server.io/model-version"] == "1.0.0"
 
 
-def test_the_chart_ships_exactly_the_generated_rules_dashboards_and_scrape_labels():
-    rendered = helm_template(CHART / "ci" / "monitoring-values.yaml")
-    by_kind = {d["kind"]: d for d in rendered}
-    # the PrometheusRule carries the generated rule groups unchanged
-    assert by_kind["PrometheusRule"]["spec"]["groups"] == load_rules()["groups"]
-    # the dashboards ConfigMap is labelled for the sidecar kube-prometheus-stack.yaml configures
+def test_the_charts_ship_exactly_the_generated_rules_dashboards_and_scrape_labels():
+    platform = {d["kind"]: d for d in helm_template(chart=PLATFORM_CHART)}
+    # the platform's PrometheusRule carries the generated rule groups unchanged
+    assert platform["PrometheusRule"]["spec"]["groups"] == load_rules()["groups"]
+    assert platform["PrometheusRule"]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    # the dashboards ConfigMap is labelled for the sidecar kube-prometheus-stack.yaml configures, and
+    # stays in its release namespace, the one the sidecar watches without a searchNamespace
     sidecar = yaml.safe_load(KPS_VALUES.read_text())["grafana"]["sidecar"]["dashboards"]
-    configmap = next(
-        d for d in rendered if d["kind"] == "ConfigMap" and sidecar["label"] in d["metadata"]["labels"]
-    )
+    configmap = platform["ConfigMap"]
     assert configmap["metadata"]["labels"][sidecar["label"]] == sidecar["labelValue"]
     assert configmap["metadata"]["annotations"][sidecar["folderAnnotation"]] == "model-server"
-    assert sidecar["searchNamespace"] == "ALL"
+    assert "namespace" not in configmap["metadata"] and "searchNamespace" not in sidecar
     for path in DASHBOARDS:
         assert json.loads(configmap["data"][path.name]) == json.loads(path.read_text())
+    # a model's release carries its ServiceMonitor and nothing platform-wide
+    rendered = helm_template(CHART / "ci" / "monitoring-values.yaml")
+    by_kind = {d["kind"]: d for d in rendered}
+    assert "PrometheusRule" not in by_kind and "ConfigMap" not in by_kind
     # the ServiceMonitor turns the pod labels into the target labels every query aggregates by
     relabel = {
         r["targetLabel"]: r["sourceLabels"]
@@ -87,7 +99,7 @@ def test_the_chart_ships_exactly_the_generated_rules_dashboards_and_scrape_label
     }
     assert relabel["model"] == ["__meta_kubernetes_pod_label_model_server_io_model"]
     assert relabel["model_version"] == ["__meta_kubernetes_pod_label_model_server_io_model_version"]
-    assert by_kind["PrometheusRule"]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert by_kind["ServiceMonitor"]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 
 def test_no_label_the_server_writes_is_renamed_by_a_target_label():

@@ -235,8 +235,8 @@ duplicated name would make server-side apply and strategic merge patches fail), 
 {{- end }}
 
 {{/*
-Labels of the monitoring resources: the standard labels, the `release` label kube-prometheus-stack
-selects on, then the resource's extra labels. Call with (list $ extraLabels fixedLabels); on a clash the
+Labels of the ServiceMonitor: the standard labels, the `release` label kube-prometheus-stack selects
+on, then its extra labels. Call with (list $ extraLabels fixedLabels); on a clash the
 standard and fixed labels win.
 */}}
 {{- define "model-server.monitoringLabels" -}}
