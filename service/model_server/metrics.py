@@ -1,6 +1,6 @@
 """Every Prometheus metric the server exports: the one source of truth for their names.
 
-Dashboards, alert rules, the prometheus-adapter rule and the README table are checked against
+Dashboards, alert rules, the prometheus-adapter rule and the docs' metrics table are checked against
 ``METRIC_NAMES`` by the tests, so renaming a metric here breaks them loudly rather than silently.
 
 Rules kept here:

@@ -11,7 +11,14 @@ import re
 import pytest
 import yaml
 from model_server.metrics import METRIC_NAMES
-from monitoring_support import ADAPTER_VALUES, alerts, dashboard_queries, recording_rules, variable_queries
+from monitoring_support import (
+    ADAPTER_VALUES,
+    ROOT,
+    alerts,
+    dashboard_queries,
+    recording_rules,
+    variable_queries,
+)
 
 # Exported by the cluster's exporters, not by the server: each is used on purpose (see the dashboards).
 KUBE_STATE_METRICS = {
@@ -138,3 +145,14 @@ def test_adapter_rule_reads_an_exported_counter():
     assert metric_names(rule["seriesQuery"]) == {"model_server_requests_total"} <= METRIC_NAMES
     assert re.fullmatch(rule["name"]["matches"], "model_server_requests_total")
     assert metric_names(rule["metricsQuery"]) == set()  # only <<.Series>>: the name comes from seriesQuery
+
+
+def test_the_docs_metrics_table_lists_exactly_the_exported_metrics():
+    """docs/operations/monitoring.md describes every series the server exports, and nothing else."""
+    text = (ROOT / "docs" / "operations" / "monitoring.md").read_text()
+    table = text.split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    documented = set()
+    for name, kind in re.findall(r"^\| `(model_server_\w+)` \| (\w+) \|", table, flags=re.MULTILINE):
+        suffixes = ("_bucket", "_sum", "_count") if kind == "histogram" else ("",)
+        documented |= {name + s for s in suffixes}
+    assert documented == set(METRIC_NAMES)

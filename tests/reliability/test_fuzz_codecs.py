@@ -38,7 +38,7 @@ FUZZ = settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-# Cases tried, per property, for the README's figures (printed at the end of the module).
+# Cases tried, per property, for the figures in the testing docs (printed at the end of the module).
 TRIED: dict[str, int] = {}
 
 

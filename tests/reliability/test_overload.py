@@ -4,7 +4,7 @@ its probes answering, and serves normally again once the load drops.
 
 Assertions are on counts and states only: which statuses came back, that the server's own counters
 agree with what the client saw, resident memory against a bound (chosen below), the in-flight gauge
-back at zero. Latency percentiles are printed for the README, never asserted.
+back at zero. Latency percentiles are printed for the docs, never asserted.
 """
 
 from __future__ import annotations
