@@ -19,7 +19,7 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort -u | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 demo: $(DEMO_BUNDLE)/metadata.json ## build the demo model bundles (reproducible, no download)
-$(DEMO_BUNDLE)/metadata.json: $(VENV)/.installed $(wildcard service/model_server/*.py)
+$(DEMO_BUNDLE)/metadata.json: $(VENV)/.installed $(wildcard service/model_server/*.py service/model_server/*/*.py)
 	$(VENV)/bin/model-server demo --out $(BUNDLES)
 
 serve: venv demo ## serve the demo model on http://127.0.0.1:$(PORT)

@@ -1,4 +1,4 @@
-"""Drift scores (model_server.drift): PSI values, the bounded window, odd inputs and the gauges."""
+"""Drift scores (model_server.runtime.drift): PSI values, the bounded window, odd inputs and the gauges."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from model_server.drift import (
+from model_server.metrics import Metrics
+from model_server.runtime.drift import (
     PREDICTION_COLUMN,
     PSI_MODERATE,
     PSI_SIGNIFICANT,
@@ -23,7 +24,6 @@ from model_server.drift import (
     make_binner,
     psi,
 )
-from model_server.metrics import Metrics
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from serverproc import http_get, start_server

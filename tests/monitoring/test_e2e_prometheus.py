@@ -30,7 +30,7 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from model_server.drift import PSI_SIGNIFICANT
+from model_server.runtime.drift import PSI_SIGNIFICANT
 from monitoring_support import (
     ADAPTER_VALUES,
     CHART,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from model_server.bundle import load_bundle
+from model_server.bundle.load import load_bundle
 from model_server.settings import Settings
 from serverproc import http_get, start_server
 

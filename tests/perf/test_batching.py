@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
-from model_server.batching import MicroBatcher
 from model_server.errors import DeadlineExceeded, NotReady, Overloaded
 from model_server.metrics import Metrics
+from model_server.runtime.batching import MicroBatcher
 from prometheus_client import CollectorRegistry
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from model_server.bundle import package
+from model_server.bundle.package import package
 from model_server.http.app import create_app
 from model_server.metrics import Metrics
 from model_server.settings import Settings

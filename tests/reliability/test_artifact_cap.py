@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from hostile import ARTIFACT, GiB, MiB, add_zero_member, copy_bundle, set_artifact
-from model_server import artifact_limits
-from model_server.artifact_limits import container_memory_limit, effective_unpacked_cap
-from model_server.bundle import load_bundle
+from model_server.bundle import artifact_limits
+from model_server.bundle.artifact_limits import container_memory_limit, effective_unpacked_cap
+from model_server.bundle.load import load_bundle
 from model_server.errors import BundleError
 from model_server.settings import Settings
 

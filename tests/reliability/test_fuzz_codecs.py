@@ -25,10 +25,12 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from model_server import protocol_named, protocol_v1, protocol_v2
-from model_server.bundle import read_metadata
+from model_server.bundle.metadata import read_metadata
 from model_server.errors import ClientError
 from model_server.features import InputSchema
+from model_server.protocols import named as protocol_named
+from model_server.protocols import v1 as protocol_v1
+from model_server.protocols import v2 as protocol_v2
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
 MAX_ROWS = 16
@@ -49,8 +51,8 @@ def _count(name: str) -> None:
 @pytest.fixture(scope="module")
 def schemas(iris_bundle: Path, sales_bundle: Path) -> dict[str, InputSchema]:
     return {
-        "iris": read_metadata(iris_bundle).input_schema(MAX_ROWS),
-        "sales": read_metadata(sales_bundle).input_schema(MAX_ROWS),
+        "iris": InputSchema.for_model(read_metadata(iris_bundle), MAX_ROWS),
+        "sales": InputSchema.for_model(read_metadata(sales_bundle), MAX_ROWS),
     }
 
 

@@ -35,9 +35,9 @@ from hostile import (
     object_node,
     set_artifact,
 )
-from model_server import artifact, artifact_limits
-from model_server.artifact_limits import DEFAULT_MAX_UNPACKED_BYTES, check_unpacked_size
-from model_server.bundle import load_bundle
+from model_server.bundle import artifact, artifact_limits
+from model_server.bundle.artifact_limits import DEFAULT_MAX_UNPACKED_BYTES, check_unpacked_size
+from model_server.bundle.load import load_bundle
 from model_server.errors import BundleError
 from model_server.settings import Settings
 from serverproc import ROOT, http_get, post_json, start_server, wait_failed

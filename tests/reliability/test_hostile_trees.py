@@ -3,7 +3,7 @@ ready and say why, and `model-server validate` must fail naming it.
 
 The artifact is what an attacker who controls the bundle can write: the demo forest with one tree's
 root pointing its left child at node 2**50, saved by skops with the matching checksum in metadata.json.
-Every type in it is on the default trust list, so only the structure check (model_server/structure.py)
+Every type in it is on the default trust list, so only the structure check (model_server/bundle/structure.py)
 stands between it and the first prediction. ``test_the_crafted_forest_crashes_without_the_check`` is
 the control: loaded the same way but without the check, predicting one row kills the process with
 SIGSEGV (deterministic: the child's address is not a canonical x86-64 address, whatever the heap).
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import skops.io as sio
 from hostile import ARTIFACT, copy_bundle, set_artifact
-from model_server import artifact
+from model_server.bundle import artifact
 from serverproc import ROOT, http_get, post_json, start_server, wait_failed
 
 BAD_CHILD = 2**50

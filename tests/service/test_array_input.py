@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from model_server.array_input import array_input_equivalent, sample_rows
-from model_server.bundle import load_bundle, package
+from model_server.bundle.load import load_bundle
+from model_server.bundle.package import package
+from model_server.features import InputSchema
+from model_server.runtime.array_input import array_input_equivalent, sample_rows
 from model_server.settings import Settings
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
@@ -34,7 +36,7 @@ def _schema_and_reference(
     estimator = estimator or LinearRegression().fit(frame, TARGET)
     bundle = package(estimator, frame, name="m", version="1", out=tmp_path / "m")
     loaded = load_bundle(bundle, Settings())
-    return loaded.metadata.input_schema(4096), loaded.metadata.reference
+    return InputSchema.for_model(loaded.metadata, 4096), loaded.metadata.reference
 
 
 def test_a_positional_model_passes_and_its_array_answers_are_the_dataframe_answers(tmp_path: Path) -> None:
@@ -85,7 +87,7 @@ def test_the_server_answers_the_same_either_way_and_does_not_warn(tmp_path: Path
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         with app_client(bundle, array_input=array_input) as client:
-            assert client.app.state.runtime._array_input is array_input
+            assert client.app.state.runtime.array_input is array_input
             r = client.post("/predict", json={"instances": rows.to_dict(orient="records")})
             assert r.status_code == 200, r.text
     np.testing.assert_allclose(np.array(r.json()["predictions"]), expected, rtol=1e-9)

@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
-from model_server.bundle import load_bundle, package
+from model_server.bundle.fetch import archive, fetch
+from model_server.bundle.load import load_bundle
+from model_server.bundle.package import package
 from model_server.demo import iris_classifier, sales_regressor
 from model_server.errors import BundleError
-from model_server.fetch import archive, fetch
 from model_server.settings import Settings
 from sklearn.linear_model import LogisticRegression
 
@@ -89,7 +90,7 @@ def test_metadata_describes_the_model(sales_bundle: Path, iris_bundle: Path) -> 
 
 
 def test_reference_bins_follow_the_contract() -> None:
-    from model_server.reference import categorical_stat, numeric_stat
+    from model_server.bundle.reference import categorical_stat, numeric_stat
 
     stat = numeric_stat(np.arange(1, 101, dtype=float))
     # deciles 10.9 .. 90.1; bin 0 is (-inf, e1], the last bin (e9, inf)
@@ -322,7 +323,7 @@ def test_pandas_frame_with_numeric_columns_is_served_as_dataframe(tmp_path: Path
 def test_default_trust_list_covers_ordinary_estimators_and_only_real_library_types() -> None:
     import importlib
 
-    from model_server.trust import DEFAULT_TRUSTED_TYPES
+    from model_server.bundle.trust import DEFAULT_TRUSTED_TYPES
     from sklearn.ensemble import (
         GradientBoostingClassifier,
         HistGradientBoostingRegressor,

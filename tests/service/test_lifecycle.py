@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from model_server.bundle import package
+from model_server.bundle.package import package
 from model_server.http.app import create_app
 from model_server.metrics import Metrics
-from model_server.runtime import ModelRuntime
+from model_server.runtime.lifecycle import ModelRuntime
 from model_server.settings import Settings
 from serverproc import ServerProcess, http_get, start_server
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from model_server.errors import InvalidInput, NotReady
 from model_server.metrics import Metrics
-from model_server.runtime import ModelRuntime, Prediction, State
+from model_server.runtime.lifecycle import ModelRuntime, State
 from model_server.settings import Settings
+from model_server.types import Prediction
 
 
 def loaded(bundle: Path, **settings: object) -> ModelRuntime:

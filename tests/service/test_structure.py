@@ -1,4 +1,4 @@
-"""The structure check (model_server/structure.py): every model scikit-learn fits passes it, and each
+"""The structure check (model_server/bundle/structure.py): every model scikit-learn fits passes it, and each
 crafted tree or neighbour index that scikit-learn's compiled code would follow out of bounds is
 refused with a message naming the object and the problem, also after a skops round trip.
 
@@ -22,12 +22,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
-from model_server import artifact
-from model_server.bundle import load_bundle, package
+from model_server.bundle import artifact
+from model_server.bundle.load import load_bundle
+from model_server.bundle.package import package
+from model_server.bundle.structure import StructureError, check_structure
+from model_server.bundle.trust import trusted_types
 from model_server.errors import BundleError
 from model_server.settings import Settings
-from model_server.structure import StructureError, check_structure
-from model_server.trust import trusted_types
 from sklearn.base import RegressorMixin
 from sklearn.ensemble import (
     AdaBoostClassifier,

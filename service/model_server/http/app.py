@@ -16,7 +16,7 @@ from .. import __version__
 from ..auth import TokenFile
 from ..errors import ClientError
 from ..metrics import Metrics
-from ..runtime import ModelRuntime
+from ..runtime.lifecycle import ModelRuntime
 from ..settings import Settings
 from .fastpath import FastPredict
 from .middleware import AccessLog, InFlight, Limits

@@ -12,8 +12,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from ..bundle import Metadata, sample_record
-from ..runtime import ModelRuntime
+from ..bundle.metadata import sample_record
+from ..runtime.lifecycle import ModelRuntime
+from ..types import Metadata
 
 _PY_TYPES: dict[str, Any] = {"float": float, "int": int, "string": str}
 

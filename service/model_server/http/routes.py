@@ -11,11 +11,13 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from .. import protocol_named, protocol_v1, protocol_v2
-from ..bundle import Metadata
 from ..errors import InvalidInput, NotFound, NotReady
-from ..runtime import ModelRuntime, State
+from ..protocols import named as protocol_named
+from ..protocols import v1 as protocol_v1
+from ..protocols import v2 as protocol_v2
+from ..runtime.lifecycle import ModelRuntime, State
 from ..settings import _FALSE, _TRUE
+from ..types import Metadata
 from .responses import json_response, raw_json
 
 router = APIRouter()

@@ -1,10 +1,11 @@
-"""The model runtime: loads the bundle in the background, and is the one place every prediction goes.
+"""The model runtime's lifecycle: loads the bundle in the background, drains on SIGTERM, and is the
+one place every prediction goes.
 
 Every model call from every protocol goes through ``await runtime.predict(rows, proba=...)``, which
 runs the model in a worker thread (never on the event loop, so health checks and metrics stay fast
 under load). That single seam is where the micro-batcher (batching.py) gathers rows from concurrent
-requests into one call. ``predict_rows`` is the synchronous model call itself, with its metrics and
-observers: the batcher calls it with the gathered rows.
+requests into one call. ``predict_rows`` is the synchronous model call itself (predict.py), with its
+metrics and observers: the batcher calls it with the gathered rows.
 
 No web framework here: the HTTP layer maps the typed errors this module raises to responses.
 """
@@ -19,23 +20,24 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import sklearn
 import skops
 
-from . import __version__
+from .. import __version__
+from ..bundle.load import LoadedBundle, load_bundle
+from ..bundle.metadata import sample_record
+from ..errors import BundleError, InvalidInput, NotReady
+from ..features import InputSchema, Rows
+from ..metrics import Metrics
+from ..settings import Settings
+from ..types import Metadata, Prediction
 from .array_input import array_input_equivalent, silence_names_warning
 from .batching import MicroBatcher
-from .bundle import LoadedBundle, load_bundle, sample_record
-from .errors import BundleError, InvalidInput, ModelFailed, NotReady
-from .features import InputSchema, Rows
-from .metrics import Metrics
-from .observers import Observer, build_observers
-from .settings import Settings
+from .observers import build_observers
+from .predict import ModelCall
 
 log = logging.getLogger("model_server.runtime")
 
@@ -52,22 +54,6 @@ class State(enum.Enum):
     STOPPED = "stopped"
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """Model output for a batch of rows: labels or values, and class probabilities when asked for."""
-
-    predictions: np.ndarray
-    probabilities: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.predictions)
-
-    def split(self, start: int, stop: int, keep_proba: bool = True) -> Prediction:
-        """Rows [start, stop) of a batched result (probabilities only for a request that asked)."""
-        proba = self.probabilities[start:stop] if keep_proba and self.probabilities is not None else None
-        return Prediction(self.predictions[start:stop], proba)
-
-
 class ModelRuntime:
     def __init__(self, settings: Settings, metrics: Metrics, bundle_path: Path | None = None) -> None:
         self.settings = settings
@@ -77,8 +63,7 @@ class ModelRuntime:
         self.reason = "the model is loading"
         self.bundle: LoadedBundle | None = None
         self.schema: InputSchema | None = None
-        self._observers: list[Observer] = []
-        self._array_input = False  # set at load: array_input.py
+        self._model: ModelCall | None = None  # set once loaded and warmed up
         self._executor = ThreadPoolExecutor(MODEL_THREADS, thread_name_prefix="model")
         # BATCHING=on: rows of concurrent requests share model calls (batching.py), one batch per thread.
         self._batcher: MicroBatcher[Prediction] | None = None
@@ -103,6 +88,11 @@ class ModelRuntime:
     def ready(self) -> bool:
         return self.state is State.READY
 
+    @property
+    def array_input(self) -> bool:
+        """True when a DataFrame-fitted model is called with arrays (array_input.py)."""
+        return self._model is not None and self._model.array_input
+
     def start_loading(self) -> None:
         """Load in a background thread, so the port answers /healthz while a large model loads."""
         self._loader = threading.Thread(target=self.load, name="model-loader", daemon=True)
@@ -119,15 +109,22 @@ class ModelRuntime:
                 raise BundleError("no bundle given: set MODEL_BUNDLE or pass the bundle directory to serve")
             bundle = load_bundle(self.bundle_path, self.settings)
             meta = bundle.metadata
-            self.schema = meta.input_schema(self.settings.max_request_rows)
+            schema = InputSchema.for_model(meta, self.settings.max_request_rows)
+            self.schema = schema
             self.bundle = bundle
-            self._warm_up()
-            if self.settings.array_input and array_input_equivalent(
-                bundle.estimator, self.schema, meta.reference, meta.has_predict_proba
-            ):
+            self._warm_up(ModelCall(bundle.estimator, schema, self.metrics), meta)
+            array_input = self.settings.array_input and array_input_equivalent(
+                bundle.estimator, schema, meta.reference, meta.has_predict_proba
+            )
+            if array_input:
                 silence_names_warning()
-                self._array_input = True
-            self._observers = build_observers(bundle, self.settings, self.metrics)
+            self._model = ModelCall(
+                bundle.estimator,
+                schema,
+                self.metrics,
+                array_input=array_input,
+                observers=build_observers(bundle, self.settings, self.metrics),
+            )
             # Everything loaded so far (scikit-learn, pandas, scipy, the model) lives as long as the
             # process: freeze it out of the cyclic collector, whose full passes over those ~10^6 objects
             # stalled every request for 50-150 ms under load (make bench, linear model at 64
@@ -163,7 +160,7 @@ class ModelRuntime:
                     "model_version": meta.version,
                     "load_seconds": round(elapsed, 3),
                     # "array" when a DataFrame-fitted model is called with arrays (array_input.py).
-                    "model_input": "array" if self._array_input else meta.input_kind,
+                    "model_input": "array" if self.array_input else meta.input_kind,
                     "path": str(self.bundle_path),
                 },
             )
@@ -172,12 +169,10 @@ class ModelRuntime:
             # Set last, so whoever waits (validate, tests) sees the final state.
             self._loaded.set()
 
-    def _warm_up(self) -> None:
-        assert self.bundle is not None and self.schema is not None
-        meta = self.bundle.metadata
+    def _warm_up(self, model: ModelCall, meta: Metadata) -> None:
         try:
-            rows = self.schema.from_records([sample_record(meta)])
-            self._call(rows, meta.has_predict_proba, record=False)
+            rows = model.schema.from_records([sample_record(meta)])
+            model(rows, meta.has_predict_proba, record=False)
         except Exception as e:  # a model that cannot predict one typical row must not become ready
             raise BundleError(f"the warm-up prediction failed: {type(e).__name__}: {e}") from e
 
@@ -202,7 +197,7 @@ class ModelRuntime:
         self.state = State.STOPPED
         self.reason = "the server has stopped"
         self.bundle = None
-        self._observers = []
+        self._model = None
         self.metrics.model_ready.set(0)
 
     # ---- predictions ---------------------------------------------------------------------------
@@ -230,44 +225,7 @@ class ModelRuntime:
 
     def predict_rows(self, rows: Rows, proba: bool) -> Prediction:
         """The model call itself, in a worker thread: metrics, then observers, then the result."""
-        return self._call(rows, proba, record=True)
-
-    def _call(self, rows: Rows, proba: bool, *, record: bool) -> Prediction:
-        # record=False for the warm-up: a cold first call is not traffic and must not skew the metrics.
-        bundle = self.bundle
-        if bundle is None:
+        model = self._model
+        if model is None:
             raise NotReady(f"the model is not ready: {self.reason}")
-        est: Any = bundle.estimator
-        m = self.metrics
-        try:
-            t0 = time.perf_counter()
-            if self._array_input and isinstance(rows, np.ndarray):
-                X = rows
-            else:
-                X = self.schema.model_input(rows) if self.schema is not None else rows
-            preds = np.asarray(est.predict(X))
-            t1 = time.perf_counter()
-            probabilities = None
-            if proba:
-                probabilities = np.asarray(est.predict_proba(X), dtype=np.float64)
-            t2 = time.perf_counter()
-        except (ValueError, TypeError) as e:
-            # Input passed the schema but the model's own checks refused it (e.g. an unknown
-            # category for a OneHotEncoder with handle_unknown="error"): the client can fix that.
-            raise InvalidInput(f"the model rejected the input: {e}") from None
-        except Exception as e:
-            log.exception("model call failed")
-            raise ModelFailed(
-                f"the model failed on this input ({type(e).__name__}); see the server log"
-            ) from e
-        if record:
-            m.inference_duration.labels(method="predict").observe(t1 - t0)
-            if proba:
-                m.inference_duration.labels(method="predict_proba").observe(t2 - t1)
-            m.batch_rows.observe(len(rows))
-            for observer in self._observers:
-                try:
-                    observer.observe(rows, preds)
-                except Exception:  # monitoring must never fail a prediction
-                    log.exception("observer %s failed", type(observer).__name__)
-        return Prediction(preds, probabilities)
+        return model(rows, proba)

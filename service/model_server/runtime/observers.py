@@ -12,11 +12,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .bundle import LoadedBundle
+from ..bundle.load import LoadedBundle
+from ..bundle.metadata import to_json
+from ..features import Rows
+from ..metrics import MAX_CLASS_LABELS, Metrics
+from ..settings import Settings
 from .drift import build_drift_monitor
-from .features import Rows
-from .metrics import MAX_CLASS_LABELS, Metrics
-from .settings import Settings
 
 
 class Observer(Protocol):
@@ -65,6 +66,6 @@ class OutputMetrics:
 
 def build_observers(bundle: LoadedBundle, settings: Settings, metrics: Metrics) -> list[Observer]:
     observers: list[Observer] = [OutputMetrics(bundle, metrics)]
-    drift = build_drift_monitor(bundle.metadata.to_json(), metrics, settings.drift_window_rows)
+    drift = build_drift_monitor(to_json(bundle.metadata), metrics, settings.drift_window_rows)
     observers += [drift] if drift is not None else []
     return observers

@@ -21,7 +21,7 @@ import zlib
 from pathlib import Path
 from typing import IO
 
-from .errors import BundleError
+from ..errors import BundleError
 from .layout import ARTIFACT, METADATA
 
 # A bundle is a model plus a small JSON file; 2 GiB bounds a hostile or wrong URL.

@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .bundle import Metadata
-from .errors import InvalidInput
-from .features import InputSchema, Rows, json_type
-from .runtime import Prediction
+from .. import __version__
+from ..errors import InvalidInput
+from ..features import InputSchema, Rows, json_type
+from ..types import Metadata, Prediction
 from .wire import dumps, parse_json
 
 NUMPY_DTYPES: dict[str, np.dtype[Any]] = {

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 _DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 

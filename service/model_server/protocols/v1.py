@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .bundle import Metadata
-from .errors import InvalidInput
-from .features import InputSchema, Rows, json_type
-from .runtime import Prediction
+from ..errors import InvalidInput
+from ..features import InputSchema, Rows, json_type
+from ..types import Metadata, Prediction
 from .wire import dumps, labels_to_json, parse_json
 
 

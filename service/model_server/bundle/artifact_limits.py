@@ -33,7 +33,7 @@ import io
 import zipfile
 from pathlib import Path
 
-from .errors import BundleError
+from ..errors import BundleError
 from .layout import ARTIFACT
 
 MiB = 1024**2

@@ -44,8 +44,8 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from .errors import DeadlineExceeded, NotReady, Overloaded
-from .metrics import Metrics
+from ..errors import DeadlineExceeded, NotReady, Overloaded
+from ..metrics import Metrics
 
 # A block of rows: a 2-D numpy array or a pandas DataFrame (anything with len() that ``concat`` joins).
 Rows = Any

@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from model_server.metrics import Metrics
+from ..metrics import Metrics
 
 log = logging.getLogger(__name__)
 

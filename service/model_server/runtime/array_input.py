@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .features import InputSchema
+from ..features import InputSchema
 
 _NAMES_WARNING = "X does not have valid feature names"
 
