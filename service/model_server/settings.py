@@ -15,6 +15,13 @@ _FALSE = frozenset({"false", "0", "no", "off"})
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
+def parse_bool(raw: str) -> bool | None:
+    """true/1/yes/on or false/0/no/off in any case (None for anything else): for the settings and for
+    the request options that take a boolean."""
+    value = raw.strip().lower()
+    return True if value in _TRUE else False if value in _FALSE else None
+
+
 class SettingsError(ValueError):
     """An environment variable holds a value the server cannot use; the message names it."""
 
@@ -114,12 +121,10 @@ def _parse(name: str, type_name: str, raw: str) -> object:
     var = name.upper()
     try:
         if "bool" in type_name:
-            low = raw.lower()
-            if low in _TRUE:
-                return True
-            if low in _FALSE:
-                return False
-            raise ValueError("expected true/false/1/0/yes/no/on/off")
+            value = parse_bool(raw)
+            if value is None:
+                raise ValueError("expected true/false/1/0/yes/no/on/off")
+            return value
         if type_name in ("int", "int | None"):
             return int(raw)
         if type_name == "float":

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from model_server.http import fastpath
 from model_server.http.app import create_app
 from model_server.http.fastpath import FastPredict
+from model_server.http.routes import PREDICTION_ENDPOINTS
 from model_server.metrics import Metrics
 from model_server.settings import Settings
 
@@ -87,19 +88,19 @@ def test_a_route_with_a_dependency_is_not_short_cut() -> None:
         raise AssertionError("not reached")
 
     app = FastAPI()
-    app.post("/predict", dependencies=[Depends(require_token)])(fastpath.routes.predict)
-    app.post("/v2/models/{name}/infer")(fastpath.routes.v2_infer)
+    app.post("/predict", dependencies=[Depends(require_token)])(PREDICTION_ENDPOINTS["/predict"])
+    app.post("/v2/models/{name}/infer")(PREDICTION_ENDPOINTS["/v2/models/{name}/infer"])
     assert set(fastpath._short_cuts(app)) == {"/v2/models/{name}/infer"}
 
     guarded = APIRouter(dependencies=[Depends(require_token)])
-    guarded.post("/v2/models/{name}/infer")(fastpath.routes.v2_infer)
+    guarded.post("/v2/models/{name}/infer")(PREDICTION_ENDPOINTS["/v2/models/{name}/infer"])
     included = APIRouter()
-    included.post("/v1/models/{name}:predict")(fastpath.routes.v1_predict)
+    included.post("/v1/models/{name}:predict")(PREDICTION_ENDPOINTS["/v1/models/{name}:predict"])
     app = FastAPI()
     app.include_router(guarded)
     app.include_router(included, dependencies=[Depends(require_token)])
     assert fastpath._short_cuts(app) == {}
 
     app = FastAPI(dependencies=[Depends(require_token)])
-    app.post("/predict")(fastpath.routes.predict)
+    app.post("/predict")(PREDICTION_ENDPOINTS["/predict"])
     assert fastpath._short_cuts(app) == {}

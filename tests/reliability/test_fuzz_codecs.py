@@ -29,6 +29,7 @@ from model_server.bundle.metadata import read_metadata
 from model_server.errors import ClientError
 from model_server.features import InputSchema
 from model_server.protocols import named as protocol_named
+from model_server.protocols import oip
 from model_server.protocols import v1 as protocol_v1
 from model_server.protocols import v2 as protocol_v2
 
@@ -89,7 +90,7 @@ FEATURE_NAMES = [
     "store_size",
 ]
 names = st.one_of(st.sampled_from(FEATURE_NAMES), st.text(max_size=10), st.just("input-0"))
-datatypes = st.one_of(st.sampled_from(protocol_v2.DATATYPES), st.text(max_size=6))
+datatypes = st.one_of(st.sampled_from(oip.DATATYPES), st.text(max_size=6))
 shapes = st.lists(st.integers(min_value=-2, max_value=6), min_size=0, max_size=3)
 
 
@@ -120,10 +121,10 @@ def v2_tensors(draw: st.DrawFn) -> tuple[dict[str, Any], bytes]:
         values = [*values, draw(scalars)]
     spec: dict[str, Any] = {"name": draw(names), "shape": shape, "datatype": datatype}
     binary = b""
-    if datatype in protocol_v2.NUMPY_DTYPES and draw(st.booleans()):
+    if datatype in oip.NUMPY_DTYPES and draw(st.booleans()):
         try:
             with np.errstate(over="ignore"):
-                binary = np.asarray(values, dtype=protocol_v2.NUMPY_DTYPES[datatype]).tobytes()
+                binary = np.asarray(values, dtype=oip.NUMPY_DTYPES[datatype]).tobytes()
         except (ValueError, OverflowError, TypeError):
             binary = draw(st.binary(max_size=64))
         binary = binary[: draw(st.integers(0, len(binary)))] if draw(st.integers(0, 4)) == 0 else binary
@@ -185,7 +186,7 @@ def _values(draw: st.DrawFn, dtype: str, n: int) -> list[Any]:
 def _encode(values: list[Any], datatype: str) -> bytes:
     if datatype == "BYTES":
         return b"".join(struct.pack("<I", len(v.encode())) + v.encode() for v in values)
-    return np.asarray(values, dtype=protocol_v2.NUMPY_DTYPES[datatype]).tobytes()
+    return np.asarray(values, dtype=oip.NUMPY_DTYPES[datatype]).tobytes()
 
 
 @st.composite
@@ -262,7 +263,7 @@ def _mutate_v2(draw: st.DrawFn, doc: dict[str, Any], bins: list[bytes]) -> None:
         j = draw(st.integers(0, len(t["shape"]) - 1))
         t["shape"][j] += draw(st.sampled_from([-1, 1]))
     elif op in ("value", "nan", "drop-value") and isinstance(t.get("data"), list) and t["data"]:
-        flat = protocol_v2._flatten(t["data"])
+        flat = oip.flatten(t["data"])
         j = draw(st.integers(0, len(flat) - 1))
         if op == "drop-value":
             flat.pop(j)
@@ -304,7 +305,7 @@ def _mutate_v2(draw: st.DrawFn, doc: dict[str, Any], bins: list[bytes]) -> None:
             )
         )
     elif op == "many-rows" and "data" in t and t.get("shape"):
-        t["data"] = protocol_v2._flatten(t["data"]) * (MAX_ROWS + 1)
+        t["data"] = oip.flatten(t["data"]) * (MAX_ROWS + 1)
         t["shape"] = [t["shape"][0] * (MAX_ROWS + 1), *t["shape"][1:]]
     elif op == "top-level":
         doc[draw(st.sampled_from(["id", "parameters", "inputs", "unknown"]))] = draw(json_values)

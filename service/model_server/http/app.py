@@ -18,6 +18,7 @@ from ..errors import ClientError
 from ..metrics import Metrics
 from ..runtime.lifecycle import ModelRuntime
 from ..settings import Settings
+from .endpoints import DOCS_URL, OPENAPI_URL
 from .fastpath import FastPredict
 from .middleware import AccessLog, InFlight, Limits
 from .openapi import install_openapi
@@ -56,6 +57,8 @@ def create_app(
         description="Predictions from a scikit-learn model bundle: named features, Open Inference Protocol "
         "(V2) and KServe V1.",
         lifespan=lifespan,
+        docs_url=DOCS_URL,
+        openapi_url=OPENAPI_URL,
         redoc_url=None,
         # FastAPI's OpenTelemetry hook asks for the global providers on every request (~8 us); this
         # server exports Prometheus metrics and no spans, so the hook only costs (make bench profile).
@@ -69,8 +72,7 @@ def create_app(
 
     @app.exception_handler(ClientError)
     async def client_error(request: Request, exc: ClientError) -> Response:
-        request.state.error = exc.message
-        return error_response(exc, metrics)
+        return error_response(request.scope, exc, metrics)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
