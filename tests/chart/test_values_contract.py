@@ -6,33 +6,47 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from chart.support import CHART, one, render, run, tool
 from model_server.settings import Settings
 
-EVERY_SETTING = {
-    "server": {
-        "port": 9000,
-        "logLevel": "debug",
-        "maxBodyBytes": 1048576,
-        "maxRequestRows": 10000,
-        "maxInFlight": 32,
-        "requestTimeoutSeconds": 2.5,
-        "returnProbabilities": True,
-        "trustedTypes": ["sklearn.ensemble._forest.ExtraTreesClassifier"],
-        "allowSklearnVersionMismatch": True,
-        "arrayInput": False,
-        "logRequestBodies": True,
-        "driftWindowRows": 5000,
-        "maxArtifactUnpackedBytes": 8589934592,
-        "shutdownGraceSeconds": 40,
-    },
-    "batching": {"enabled": False, "maxRows": 128, "maxWaitMs": 0.5, "queueRows": 4096},
-    "auth": {"enabled": True, "existingSecret": "tokens"},
-}
+VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
+SCHEMA = json.loads((CHART / "values.schema.json").read_text())
+SETTINGS = fields(Settings)
+EXPOSED = [f for f in SETTINGS if f.metadata["values"] is not None]
+# Chart values under server/batching that are not one server setting each.
+CHART_ONLY = {"server.extraEnv"}
+
+
+def lookup(tree: dict[str, Any], dotted: str, child: str | None = None) -> Any:
+    """``tree``'s entry at a dotted values path (``child``: the key schemas nest properties under)."""
+    node: Any = tree
+    for key in dotted.split("."):
+        node = node[child] if child else node
+        assert isinstance(node, dict) and key in node, f"no {dotted} ({key})"
+        node = node[key]
+    return node
+
+
+def sample(f: Any, schema: dict[str, Any]) -> Any:
+    """A valid chart value for setting ``f`` that differs from its default."""
+    kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    if "boolean" in kinds:
+        return not f.default
+    if "enum" in schema:
+        return next(v for v in schema["enum"] if v != f.default)
+    if "array" in kinds:
+        return ["sklearn.ensemble._forest.ExtraTreesClassifier"]
+    if "integer" in kinds:
+        return 2**33 if f.default is None else int(f.default) * 2 + 1  # 2**33: no float notation on the way
+    if "number" in kinds:
+        return float(f.default) * 2 + 0.5
+    return f"sample-{f.name.replace('_', '-')}"
 
 
 def server_env(docs: list[dict]) -> dict[str, str]:
@@ -40,31 +54,50 @@ def server_env(docs: list[dict]) -> dict[str, str]:
     return {e["name"]: e["value"] for e in container["env"]}
 
 
-def test_every_env_var_the_chart_sets_is_a_server_setting_and_parses(tmp_path: Path) -> None:
-    """The chart and model_server.settings agree on names and formats: the server reads back exactly
-    the values given to the chart (this is what would break if either side renamed a setting)."""
-    values = tmp_path / "all.yaml"
-    values.write_text(yaml.safe_dump(EVERY_SETTING))
-    env = server_env(render(values))
-    known = {name.upper() for name in Settings.__dataclass_fields__ if name != "extra"}
+def test_each_setting_is_a_documented_chart_value_or_says_why_not() -> None:
+    """settings.py is the one list: each setting names its chart value, which values.yaml and
+    values.schema.json hold, or gives the reason the chart has none; and every chart value under
+    server/batching is some setting's."""
+    for f in SETTINGS:
+        path, reason = f.metadata["values"], f.metadata["not_a_value"]
+        assert (path is None) != (reason is None), f.name
+        assert f.metadata["why"], f.name
+        if path is None:
+            assert len(reason) > 20, f"{f.name}: say why the chart has no value for it"
+            continue
+        lookup(VALUES, path)
+        lookup(SCHEMA, path, child="properties")
+    wired = {f.metadata["values"] for f in EXPOSED}
+    chart = {f"{section}.{key}" for section in ("server", "batching") for key in VALUES[section]}
+    assert chart - CHART_ONLY <= wired, (
+        f"chart values that set no server setting: {chart - CHART_ONLY - wired}"
+    )
+
+
+def test_every_exposed_setting_reaches_the_server_through_the_env_mapping(tmp_path: Path) -> None:
+    """A value given to the chart for each exposed setting comes back from Settings.from_env exactly:
+    this breaks if the chart's env mapping or settings.py renames, drops or mis-formats one."""
+    samples = {f.name: sample(f, lookup(SCHEMA, f.metadata["values"], child="properties")) for f in EXPOSED}
+    values: dict[str, Any] = {"auth": {"enabled": True, "existingSecret": "tokens"}}
+    for f in EXPOSED:
+        *parents, key = f.metadata["values"].split(".")
+        node = values
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[key] = samples[f.name]
+    values_file = tmp_path / "all.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    env = server_env(render(values_file))
+    known = {f.name.upper() for f in SETTINGS}
     assert set(env) <= known, f"the chart sets variables the server does not read: {set(env) - known}"
     s = Settings.from_env(env)
-    assert (s.port, s.log_level, s.max_body_bytes, s.max_request_rows, s.max_in_flight) == (
-        9000,
-        "debug",
-        1048576,
-        10000,
-        32,
-    )
-    assert s.request_timeout_seconds == 2.5
-    assert s.return_probabilities and s.allow_sklearn_version_mismatch and s.log_request_bodies
-    assert s.array_input is False
-    assert s.trusted_types == ("sklearn.ensemble._forest.ExtraTreesClassifier",)
-    assert s.drift_window_rows == 5000 and s.shutdown_grace_seconds == 40
-    assert s.max_artifact_unpacked_bytes == 8589934592  # 8 GiB: no float notation on the way
-    assert (s.batching, s.batch_max_rows, s.batch_max_wait_ms, s.batch_queue_rows) == (False, 128, 0.5, 4096)
+    for name, given in samples.items():
+        expected = tuple(given) if isinstance(given, list) else given
+        assert getattr(s, name) == expected, name
+    # The settings the chart sets itself.
     assert str(s.auth_tokens_file) == "/var/run/secrets/model-server/auth/tokens"
-    assert (s.host, s.model_name, s.model_version) == ("0.0.0.0", "iris-classifier", "1.0.0")
+    assert s.host == "0.0.0.0"
+    assert str(s.model_bundle) == f"/opt/model-server/bundles/{samples['model_name']}"
 
 
 def test_default_env_parses_and_leaves_tunables_to_the_server() -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from model_server.logs import JsonFormatter
-from model_server.settings import Settings, SettingsError
+from model_server.settings import TABLE_END, TABLE_START, Settings, SettingsError, main, with_table
 
 
 def test_defaults() -> None:
@@ -91,3 +93,25 @@ def test_json_log_lines() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "request" and line["level"] == "info" and line["request_id"] == "abc"
     assert line["status"] == 200 and line["ts"].endswith("Z")
+
+
+def test_the_configuration_reference_is_generated_from_the_settings() -> None:
+    doc = ROOT / "docs" / "user-guide" / "configuration.md"
+    text = doc.read_text()
+    assert with_table(text) == text, "docs/user-guide/configuration.md is stale: run `make settings-doc`"
+    for f in fields(Settings):
+        assert f"| `{f.name.upper()}` |" in text
+    assert main([str(doc), "--check"]) == 0
+
+
+def test_the_generator_refuses_a_document_without_markers(tmp_path: Path) -> None:
+    doc = tmp_path / "configuration.md"
+    doc.write_text("# Configuration\n")
+    with pytest.raises(SettingsError, match="markers"):
+        main([str(doc)])
+    doc.write_text(f"intro\n{TABLE_START}\nold\n{TABLE_END}\nafter\n")
+    assert main([str(doc), "--check"]) == 1
+    assert main([str(doc)]) == 0
+    assert main([str(doc), "--check"]) == 0
+    assert doc.read_text().startswith(f"intro\n{TABLE_START}\n| variable |")
+    assert doc.read_text().endswith(f"{TABLE_END}\nafter\n")
