@@ -31,6 +31,8 @@ LABELS = {
     "/readyz": ("ops", "/readyz", False),
     "/metrics": ("ops", "/metrics", False),
     "/docs": ("ops", "/docs", False),
+    "/docs/static/swagger-ui-bundle.js": ("ops", "/docs/static/{file}", False),
+    "/docs/oauth2-redirect": ("ops", "other", False),
     "/openapi.json": ("ops", "/openapi.json", False),
     "/admin/../etc/passwd": ("ops", "other", False),
 }

@@ -67,3 +67,14 @@ def test_docs_show_this_models_fields(iris: TestClient) -> None:
     assert list(record["properties"]) == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     assert record["properties"]["sepal_length"]["type"] == "number"
     assert json.dumps(spec["paths"]["/predict"]["post"]["requestBody"]).count("Record") == 1
+
+
+def test_docs_page_and_its_files_come_from_this_server(iris: TestClient) -> None:
+    page = iris.get("/docs")
+    assert page.status_code == 200
+    assert "http://" not in page.text and "https://" not in page.text  # no CDN: air-gapped clusters
+    for asset, kind in (("swagger-ui-bundle.js", "javascript"), ("swagger-ui.css", "text/css")):
+        assert f'"/docs/static/{asset}"' in page.text
+        r = iris.get(f"/docs/static/{asset}")
+        assert r.status_code == 200 and kind in r.headers["content-type"] and len(r.content) > 100_000
+    assert '"validatorUrl": null' in page.text  # Swagger UI's online validator would send the schema out

@@ -17,8 +17,9 @@ from ..protocols import named, v1, v2
 from ..protocols.codec import Codec
 from . import handlers
 
-# FastAPI serves these two itself (app.py passes them on): the interactive docs and their schema.
+# The interactive docs (docs.py), their files, and the OpenAPI schema FastAPI writes.
 DOCS_URL = "/docs"
+DOCS_ASSETS_URL = "/docs/static"
 OPENAPI_URL = "/openapi.json"
 
 
@@ -98,8 +99,12 @@ _FIXED: dict[str, Endpoint] = {r.template: r.endpoint for r in ROUTES if not r.p
     path: Endpoint("ops", path, False) for path in (DOCS_URL, OPENAPI_URL)
 }
 _PATTERNS = [(r.pattern, r.endpoint) for r in ROUTES if r.params]
-# An unknown path still says which protocol it was meant for, by its prefix.
-_OTHER = (("/v2", Endpoint("v2", "other", False)), ("/v1/", Endpoint("v1", "other", False)))
+# The docs' files share one label; an unknown path still says which protocol it was meant for.
+_PREFIXES = (
+    (f"{DOCS_ASSETS_URL}/", Endpoint("ops", f"{DOCS_ASSETS_URL}/{{file}}", False)),
+    ("/v2", Endpoint("v2", "other", False)),
+    ("/v1/", Endpoint("v1", "other", False)),
+)
 _OTHER_OPS = Endpoint("ops", "other", False)
 
 
@@ -110,7 +115,7 @@ def classify(path: str) -> Endpoint:
     for pattern, endpoint in _PATTERNS:
         if pattern.match(path):
             return endpoint
-    for prefix, endpoint in _OTHER:
+    for prefix, endpoint in _PREFIXES:
         if path.startswith(prefix):
             return endpoint
     return _OTHER_OPS
