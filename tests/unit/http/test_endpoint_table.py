@@ -3,11 +3,17 @@ and the fast path."""
 
 from __future__ import annotations
 
+import importlib.util
+import re
+import sys
+
+import pytest
 from model_server.http import fastpath
 from model_server.http.app import create_app
 from model_server.http.endpoints import ROUTES, classify
 from model_server.metrics import PROTOCOLS
 from model_server.settings import Settings
+from support.paths import MONITORING
 
 V2_INFER = "/v2/models/{name}/versions/{version}/infer"
 # path -> (protocol, route label, prediction)
@@ -64,3 +70,23 @@ def test_each_prediction_endpoint_is_classified_as_its_own_template_and_short_cu
         assert classify(example) == route.endpoint
         assert route.endpoint.content_types, route.template
     assert set(fastpath._CANDIDATES) == {r.template for r in predictions}
+
+
+def test_the_monitoring_selector_of_predictions_names_exactly_the_tables_prediction_routes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dashboards, alerts and the autoscaling metric select predictions by the `route` label with a
+    regex of their own (monitoring/mixin/config.py); it must match the table's prediction templates and
+    no other route label the server writes."""
+    spec = importlib.util.spec_from_file_location("mixin_config", MONITORING / "mixin" / "config.py")
+    assert spec is not None and spec.loader is not None
+    config = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, config)  # its dataclasses look their module up there
+    spec.loader.exec_module(config)
+    matcher = re.fullmatch(r'route=~"(.+)"', config.PREDICTION)
+    assert matcher is not None, config.PREDICTION
+    selects = re.compile(matcher[1])
+    labels = {r.template for r in ROUTES} | {"other", "/docs", "/openapi.json", "/docs/static/{file}"}
+    assert {label for label in labels if selects.fullmatch(label)} == {
+        r.template for r in ROUTES if r.codec is not None
+    }
