@@ -15,8 +15,9 @@ from typing import Any
 
 import yaml
 
+from .helm import helm_template_args
 from .paths import ENVIRONMENTS, ROOT
-from .tools import run, tool
+from .tools import run
 
 ROOT_APP = ROOT / "argocd" / "bootstrap" / "root-application.yaml"
 
@@ -54,16 +55,17 @@ def render_root(app: dict[str, Any]) -> str:
     """What Argo CD renders for the root Application: helm template of its path with its parameters."""
     source = app["spec"]["source"]
     env = build_env(app)
-    cmd = [
-        tool("helm"),
-        "template",
-        source["helm"].get("releaseName", app["metadata"]["name"]),
-        str(ROOT / source["path"]),
-        "--namespace",
-        app["spec"]["destination"]["namespace"],
+    params = [
+        f"--set={param['name']}={substitute(param['value'], env)}"
+        for param in source["helm"].get("parameters", [])
     ]
-    for param in source["helm"].get("parameters", []):
-        cmd += ["--set", f"{param['name']}={substitute(param['value'], env)}"]
+    cmd = helm_template_args(
+        chart=ROOT / source["path"],
+        release=source["helm"].get("releaseName", app["metadata"]["name"]),
+        namespace=app["spec"]["destination"]["namespace"],
+        kube_version=None,
+        extra=params,
+    )
     return run(cmd).stdout
 
 
@@ -88,16 +90,11 @@ def value_files(app: dict[str, Any]) -> list[Path]:
 def render_application(app: dict[str, Any], kube_version: str) -> subprocess.CompletedProcess[str]:
     """What Argo CD's repo server renders for a generated Application (path-based Helm source)."""
     source = app["spec"]["source"]
-    cmd = [
-        tool("helm"),
-        "template",
-        source["helm"]["releaseName"],
-        str(ROOT / source["path"]),
-        "--namespace",
-        app["spec"]["destination"]["namespace"],
-        "--kube-version",
-        kube_version,
-    ]
-    for f in value_files(app):
-        cmd += ["--values", str(f)]
+    cmd = helm_template_args(
+        value_files(app),
+        chart=ROOT / source["path"],
+        release=source["helm"]["releaseName"],
+        namespace=app["spec"]["destination"]["namespace"],
+        kube_version=kube_version,
+    )
     return run(cmd, check=False)

@@ -22,15 +22,20 @@ KUBE_VERSION = "1.33.0"
 def helm_template_args(
     values_files: Iterable[Path] = (),
     sets: dict[str, str] | None = None,
-    kube_version: str = KUBE_VERSION,
+    kube_version: str | None = KUBE_VERSION,
     chart: Path = CHART,
     release: str = "iris",
     namespace: str | None = "models",
+    extra: Iterable[str] = (),
 ) -> list[str]:
-    """`helm template` of ``chart``; ``sets`` values are JSON (--set-json)."""
-    args = [tool("helm"), "template", release, str(chart), "--kube-version", kube_version]
+    """`helm template` of ``chart``; ``sets`` values are JSON (--set-json); ``kube_version`` None: helm's
+    own default; ``extra``: further arguments as they are."""
+    args = [tool("helm"), "template", release, str(chart)]
+    if kube_version is not None:
+        args += ["--kube-version", kube_version]
     if namespace is not None:
         args += ["--namespace", namespace]
+    args += list(extra)
     for f in values_files:
         args += ["-f", str(f)]
     for key, value in (sets or {}).items():

@@ -8,9 +8,10 @@ from typing import Any
 
 import yaml
 from support.gitops import ROOT_APP, by_kind
+from support.helm import helm_template_args
 from support.kube import kube_versions, kubeconform
 from support.paths import ROOT
-from support.tools import run, tool
+from support.tools import run
 
 SEMVER = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
 
@@ -64,7 +65,10 @@ def test_the_root_application_is_the_only_place_the_git_url_is_written(
 
 
 def test_the_apps_chart_refuses_to_render_without_the_root_applications_url() -> None:
-    done = run([tool("helm"), "template", "apps", str(ROOT / "argocd" / "apps")], check=False)
+    done = run(
+        helm_template_args(chart=ROOT / "argocd" / "apps", release="apps", namespace=None, kube_version=None),
+        check=False,
+    )
     assert done.returncode != 0
     assert "repoURL is set by the root Application (argocd/bootstrap/root-application.yaml)" in done.stderr
 
