@@ -5,7 +5,7 @@ CHARTS := charts/model-server charts/platform-monitoring
 CHART := charts/model-server
 # helm lint renders with this Kubernetes version, said explicitly rather than left to helm's build
 # default: the newest schema set that kubernetes-validate ships, so deprecations show up early;
-# tests/chart checks the whole claimed range.
+# tests/integration/chart checks the whole claimed range.
 CHART_LINT_KUBE_VERSION := 1.37.0
 # Every values file a chart is installed with: the scenarios in ci/ and the documented examples.
 CHART_VALUES_FILES := $(sort $(foreach c,$(CHARTS),$(wildcard $(c)/ci/*-values.yaml $(c)/examples/*-values.yaml)))

@@ -9,8 +9,11 @@ ACTIONLINT_VERSION    := v1.7.12
 KUBE_SCORE_VERSION    := v1.20.0
 # Generates the charts' values tables (README.md) from the `# --` comments in values.yaml.
 HELM_DOCS_VERSION     := v1.14.2
-# Debian (bookworm) packages: promtool and a real Prometheus for the monitoring tests, wrk for make bench.
-APT_PACKAGES          := prometheus wrk
+# Debian (bookworm) packages: promtool and a real Prometheus for the monitoring tests, wrk for make bench,
+# Chromium and its WebDriver for the browser test of /docs (Debian builds them in matching versions).
+APT_PACKAGES          := prometheus wrk chromium chromium-driver
+# The commands those packages provide: apt-tools installs the packages when one of these is missing.
+APT_COMMANDS          := promtool prometheus wrk chromium chromedriver
 
 TOOLS_DIR := $(CURDIR)/.tools
 TOOLS_BIN := $(TOOLS_DIR)/bin
@@ -82,11 +85,11 @@ $(STAMPS)/unittest-%:
 # apt needs root: it is root here; GitHub runners have passwordless sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # No stamp here: a stamp restored from a CI cache would skip the install on a fresh runner, and
-# checking three commands costs nothing. Debian starts a system Prometheus on :9090 at install;
+# checking a few commands costs nothing. Debian starts a system Prometheus on :9090 at install;
 # the tests run their own on free ports, so it is switched off.
 .PHONY: apt-tools
 apt-tools:
-	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null || ! command -v wrk >/dev/null; then \
+	@if ! (for c in $(APT_COMMANDS); do command -v $$c >/dev/null || exit 1; done); then \
 	  echo "apt-get install $(APT_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	  $(SUDO) systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true; \

@@ -112,7 +112,7 @@ def _build_one(key: str, directory: Path, demo_bundle: Path) -> None:
         shutil.copytree(demo_bundle, directory / "bundle")
     else:
         estimator, X = _linear() if key == "linear" else _boosting()
-        from model_server.bundle import package
+        from model_server.bundle.package import package
 
         package(estimator, X, name=key, version="1.0.0", out=directory / "bundle")
     sio.dump(estimator, directory / "estimator.skops")

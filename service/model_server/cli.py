@@ -105,8 +105,8 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _package(args: argparse.Namespace) -> int:
-    from .bundle import package
-    from .trust import DEFAULT_TRUSTED_TYPES
+    from .bundle.package import package
+    from .bundle.trust import DEFAULT_TRUSTED_TYPES
 
     feature_names = None
     if args.from_python:
@@ -130,7 +130,7 @@ def _package(args: argparse.Namespace) -> int:
     if extra:
         print(f"note: serving it needs TRUSTED_TYPES={','.join(extra)}", file=sys.stderr)
     if args.archive:
-        from .fetch import archive
+        from .bundle.fetch import archive
 
         archive(out, args.archive)
         print(f"wrote {args.archive}")
@@ -172,7 +172,7 @@ def _from_skops(model: Path, reference: Path, trust: list[str]) -> tuple[Any, An
     import pandas as pd
     import skops.io as sio
 
-    from .trust import UntrustedTypesError, check_trusted
+    from .bundle.trust import UntrustedTypesError, check_trusted
 
     settings = _settings()
     try:
@@ -193,9 +193,9 @@ def _from_skops(model: Path, reference: Path, trust: list[str]) -> tuple[Any, An
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .bundle import sample_record
+    from .bundle.metadata import sample_record
     from .metrics import Metrics
-    from .runtime import ModelRuntime
+    from .runtime.lifecycle import ModelRuntime
 
     # The server's own loader: checksum, versions, trust list, expected name/version, warm-up.
     runtime = ModelRuntime(_settings(), Metrics(), args.bundle)
@@ -258,7 +258,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from .fetch import fetch
+    from .bundle.fetch import fetch
 
     dest = fetch(args.url, args.sha256, args.dest)
     print(f"unpacked {args.url} into {dest}")
@@ -266,7 +266,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _archive(args: argparse.Namespace) -> int:
-    from .fetch import archive
+    from .bundle.fetch import archive
 
     print(f"wrote {archive(args.bundle, args.out)}")
     return 0

@@ -13,15 +13,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from .errors import InvalidInput, TooManyRows
+from .types import Feature, InputKind, Metadata
 
-Dtype = Literal["float", "int", "string"]
-InputKind = Literal["array", "dataframe"]
 # What the model is called with: a float64 2-D array (fast path) or a DataFrame.
 Rows: TypeAlias = np.ndarray | pd.DataFrame
 
@@ -47,13 +46,6 @@ def _show(value: object) -> str:
 
 
 @dataclass(frozen=True)
-class Feature:
-    name: str
-    dtype: Dtype
-    categories: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
 class InputSchema:
     features: tuple[Feature, ...]
     input_kind: InputKind
@@ -66,6 +58,10 @@ class InputSchema:
     # columns ~70 us (pandas builds the column Index and a block per dtype every time).
     _columns: pd.Index = field(init=False, repr=False, compare=False)
     _int_columns: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    @classmethod
+    def for_model(cls, meta: Metadata, max_rows: int) -> InputSchema:
+        return cls(meta.features, meta.input_kind, meta.allow_nan, max_rows)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", tuple(f.name for f in self.features))

@@ -55,8 +55,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-Model labels (the contract with monitoring: the ServiceMonitor turns them into the target labels
-`model` and `model_version`). The schema keeps both label-safe.
+Model labels (the contract with monitoring, docs/design/contracts.md: the ServiceMonitor turns them
+into the target labels `model` and `model_version`). The schema keeps both label-safe.
 */}}
 {{- define "model-server.modelLabels" -}}
 model-server.io/model: {{ .Values.model.name | quote }}

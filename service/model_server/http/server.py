@@ -16,7 +16,7 @@ from types import FrameType
 
 import uvicorn
 
-from ..runtime import ModelRuntime
+from ..runtime.lifecycle import ModelRuntime
 from ..settings import Settings
 from .app import create_app
 from .middleware import InFlight
