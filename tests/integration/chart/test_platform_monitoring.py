@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 from support.helm import render
-from support.kube import kube_versions
-from support.paths import CRD_SCHEMAS, PLATFORM_CHART, ROOT
+from support.kube import kube_versions, kubeconform
+from support.paths import PLATFORM_CHART
 from support.tools import run, tool
 
 PLATFORM = PLATFORM_CHART
@@ -37,25 +37,7 @@ def test_every_scenario_validates_against_the_api_and_crd_schemas(
         docs = render(values, chart=PLATFORM, kube_version=version)
         assert sorted(d["kind"] for d in docs) == ["ConfigMap", "PrometheusRule"], values.name
         (tmp_path / values.name).write_text(yaml.safe_dump_all(docs))
-    proc = run(
-        [
-            tool("kubeconform"),
-            "-strict",
-            "-summary",
-            "-output",
-            "text",
-            "-kubernetes-version",
-            version,
-            "-schema-location",
-            str(
-                k8s_schema_dir / "{{.NormalizedKubernetesVersion}}" / "{{.ResourceKind}}{{.KindSuffix}}.json"
-            ),
-            "-schema-location",
-            str(CRD_SCHEMAS / "{{.Group}}" / "{{.ResourceKind}}_{{.ResourceAPIVersion}}.json"),
-            str(tmp_path),
-        ],
-        check=False,
-    )
+    proc = kubeconform([tmp_path], version, k8s_schema_dir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Valid: 4, Invalid: 0, Errors: 0, Skipped: 0" in proc.stdout, proc.stdout
 
@@ -65,16 +47,7 @@ def test_kubeconform_rejects_a_misspelt_rule_field(k8s_schema_dir: Path, tmp_pat
     rule = next(d for d in render(chart=PLATFORM) if d["kind"] == "PrometheusRule")
     rule["spec"]["groups"][0]["rules"][0]["exprr"] = rule["spec"]["groups"][0]["rules"][0].pop("expr")
     (tmp_path / "broken.yaml").write_text(yaml.safe_dump(rule))
-    proc = run(
-        [
-            tool("kubeconform"),
-            "-strict",
-            "-schema-location",
-            str(CRD_SCHEMAS / "{{.Group}}" / "{{.ResourceKind}}_{{.ResourceAPIVersion}}.json"),
-            str(tmp_path / "broken.yaml"),
-        ],
-        check=False,
-    )
+    proc = kubeconform([tmp_path / "broken.yaml"], kube_versions()[-1], k8s_schema_dir)
     assert proc.returncode != 0 and "exprr" in proc.stdout, proc.stdout
 
 
