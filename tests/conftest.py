@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+# tests/e2e needs a cluster: `make e2e` runs it by path (`pytest tests/e2e`); a plain `pytest` (make test)
+# does not collect it.
+collect_ignore = ["e2e"]
+
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / ".tools"
 SERVICE_SRC = ROOT / "service" / "model_server"
