@@ -140,6 +140,34 @@ state_files() {
   rm -rf "$RECORD_DIR"
 }
 
+# Nothing of the cluster may be left: processes, mounts, interfaces, addresses, rules, changed sysctls.
+leftovers() {
+  local found=0 line want got
+  report() { echo "LEFT BEHIND: $*"; found=1; }
+  for line in $(pgrep -f -- "$state/|$BIN/" || true); do
+    [[ $line == "$$" || $line == "$BASHPID" ]] || report "process $line: $(tr '\0' ' ' <"/proc/$line/cmdline" 2>/dev/null)"
+  done
+  grep -F " $state/" /proc/self/mountinfo | while read -r line; do echo "LEFT BEHIND: mount $line"; done
+  if grep -qF " $state/" /proc/self/mountinfo; then found=1; fi
+  ip link show "$BRIDGE" >/dev/null 2>&1 && report "interface $BRIDGE"
+  ip -4 addr show dev lo | grep -q " $NODE_IP/32 " && report "address $NODE_IP on lo"
+  nft list table inet "$NFT_TABLE" >/dev/null 2>&1 && report "nftables table inet $NFT_TABLE"
+  for cmd in iptables-save ip6tables-save; do
+    command -v "$cmd" >/dev/null || continue
+    got=$("$cmd" 2>/dev/null | grep -cE '(KUBE|CNI)-' || true)
+    [[ $got == 0 ]] || report "$got $cmd lines naming KUBE-/CNI- chains"
+  done
+  if [[ -f $state/sysctl.before ]]; then
+    while IFS= read -r line; do
+      want=${line#*=} got=$(sysctl -n "${line%%=*}" 2>/dev/null || true)
+      [[ $got == "$want" ]] || report "sysctl ${line%%=*} is $got, was $want before the cluster"
+    done <"$state/sysctl.before"
+  fi
+  [[ ! -e $RECORD_DIR ]] || report "record $RECORD_DIR"
+  ((found == 0)) && echo "nothing of the cluster is left on the machine"
+  return "$found"
+}
+
 step pods pods
 step processes processes
 step mounts mounts
@@ -147,4 +175,5 @@ step network network
 step sysctls sysctls
 step cgroups cgroups
 step state-files state_files
+step leftovers leftovers
 echo "cluster down in $((SECONDS - started))s"

@@ -136,6 +136,6 @@ e2e-load: e2e-preflight images
 	KUBECONFIG="$(E2E_KUBECONFIG)" CLUSTER_BIN=$(CLUSTER_BIN) METRICS_SERVER_IMAGE=$(METRICS_SERVER_IMAGE) \
 	  cluster/addons.sh
 
-e2e: venv tools demo e2e-load ## run tests/e2e against KUBECONFIG (default: the local cluster)
+e2e: venv demo $(HELM_STAMP) e2e-load ## run tests/e2e against KUBECONFIG (default: the local cluster)
 	KUBECONFIG="$(E2E_KUBECONFIG)" PATH="$(CLUSTER_BIN):$$PATH" E2E_SERVER_IMAGE="$$(cat $(SERVER_IMAGE_REF))" \
 	  $(PY) -m pytest tests/e2e -n $(E2E_WORKERS) $(E2E_ARGS)

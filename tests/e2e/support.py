@@ -218,12 +218,19 @@ RESTRICTED_CONTAINER = {
 }
 
 
-def python_pod(name: str, image: Image, source: str, args: list[str]) -> dict[str, Any]:
+# Traffic clients carry the label the chart's NetworkPolicy scenarios admit (networkPolicy.allowedPodLabels
+# in ci/url-hpa-pdb-netpol-values.yaml), so they reach the server on a CNI that enforces policies.
+CLIENT_LABELS = {"model-server.io/client": "true"}
+
+
+def python_pod(
+    name: str, image: Image, source: str, args: list[str], labels: dict[str, str] | None = None
+) -> dict[str, Any]:
     """A pod that runs ``python -c source args...`` in the server image, as `restricted` allows."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": MANAGED_BY}},
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": MANAGED_BY, **(labels or {})}},
         "spec": {
             "restartPolicy": "Never",
             "automountServiceAccountToken": False,
@@ -260,10 +267,16 @@ def finished_pod(namespace: str, name: str, timeout: float) -> dict[str, Any]:
 
 
 def run_python(
-    namespace: str, image: Image, name: str, source: str, args: list[str], timeout: float = 180
+    namespace: str,
+    image: Image,
+    name: str,
+    source: str,
+    args: list[str],
+    timeout: float = 180,
+    labels: dict[str, str] | None = None,
 ) -> str:
     """Run a python pod to completion and return its log; fail with the log unless it succeeded."""
-    apply(namespace, python_pod(name, image, source, args))
+    apply(namespace, python_pod(name, image, source, args, labels))
     pod = finished_pod(namespace, name, timeout)
     log = kubectl("logs", "-n", namespace, name)
     assert pod["status"]["phase"] == "Succeeded", f"pod {name} {pod['status']['phase']}:\n{log}"
@@ -289,7 +302,13 @@ def run_client(
 ) -> dict[str, Any]:
     """Send predictions from a pod in the cluster (tests/e2e/client.py) and return its counts."""
     log = run_python(
-        namespace, image, name, CLIENT_SOURCE, ["--base", base_url, "--model", model, *args], timeout
+        namespace,
+        image,
+        name,
+        CLIENT_SOURCE,
+        ["--base", base_url, "--model", model, *args],
+        timeout,
+        CLIENT_LABELS,
     )
     return client_result(log)
 
@@ -306,6 +325,7 @@ def start_client(
             image,
             CLIENT_SOURCE,
             ["--base", base_url, "--model", model, "--until-file", stop_file, *args],
+            CLIENT_LABELS,
         ),
     )
     wait_until(

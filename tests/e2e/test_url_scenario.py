@@ -1,0 +1,113 @@
+"""ci/url-hpa-pdb-netpol-values.yaml on a real cluster: the `url` model source with the archive served
+in the cluster, autoscaling from two replicas, a disruption budget and a NetworkPolicy.
+
+The archive comes from an HTTP server pod in the test's namespace, made from the same image by
+`model-server archive` (byte-reproducible, so the scenario's pinned sha256 holds; tests/chart checks the
+pin without a cluster). Each replica's init container downloads it, checks the sha256 and unpacks it
+into the pod's emptyDir, from which the server loads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from e2e.support import (
+    CHART,
+    RESTRICTED_CONTAINER,
+    Image,
+    apply,
+    condition,
+    helm_install,
+    helm_test,
+    kubectl_json,
+    pods,
+    release_selector,
+    restarts,
+    run_client,
+    service_url,
+    wait_until,
+)
+
+SCENARIO = CHART / "ci" / "url-hpa-pdb-netpol-values.yaml"
+ARCHIVE = "iris-classifier-1.0.0.tar.gz"
+RELEASE = "iris"
+
+
+def bundle_server(image: Image) -> list[dict[str, Any]]:
+    serve = (
+        f"model-server archive /opt/model-server/bundles/iris-classifier /tmp/{ARCHIVE}"
+        " && exec python -m http.server --directory /tmp 8080"
+    )
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "bundles", "labels": {"app": "bundles"}},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "containers": [
+                {
+                    "name": "http",
+                    "image": str(image),
+                    "command": ["sh", "-c", serve],
+                    "ports": [{"containerPort": 8080}],
+                    "readinessProbe": {"httpGet": {"path": f"/{ARCHIVE}", "port": 8080}, "periodSeconds": 1},
+                    "securityContext": RESTRICTED_CONTAINER,
+                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                }
+            ],
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "bundles"},
+        "spec": {"selector": {"app": "bundles"}, "ports": [{"port": 8080}]},
+    }
+    return [pod, service]
+
+
+def test_url_scenario_fetches_the_archive_in_the_cluster_and_serves_from_two_replicas(
+    namespace: str, server_image: Image
+) -> None:
+    apply(namespace, *bundle_server(server_image))
+    wait_until(
+        lambda: condition(kubectl_json("get", "pod", "-n", namespace, "bundles"), "Ready") == "True",
+        120,
+        "the bundle server to serve the archive",
+    )
+    values = yaml.safe_load(SCENARIO.read_text())
+    values["model"]["source"]["url"]["uri"] = f"http://bundles.{namespace}.svc.cluster.local:8080/{ARCHIVE}"
+    helm_install(RELEASE, namespace, {**values, **server_image.values()})
+
+    replicas = pods(namespace, release_selector(RELEASE))
+    assert len(replicas) == 2, [p["metadata"]["name"] for p in replicas]
+    for pod in replicas:
+        assert condition(pod, "Ready") == "True"
+        assert restarts(pod) == 0
+        [fetch] = pod["status"]["initContainerStatuses"]
+        assert fetch["name"] == "fetch-model"
+        assert fetch["state"]["terminated"]["exitCode"] == 0
+        assert fetch["restartCount"] == 0
+
+    hpa = kubectl_json("get", "hpa", "-n", namespace)["items"]
+    assert [(h["spec"]["minReplicas"], h["spec"]["maxReplicas"]) for h in hpa] == [(2, 4)]
+    pdb = kubectl_json("get", "pdb", "-n", namespace)["items"]
+    assert [p["status"].get("disruptionsAllowed") for p in pdb] == [1]
+
+    result = run_client(
+        namespace,
+        server_image,
+        service_url(RELEASE, namespace),
+        "iris-classifier",
+        "--requests",
+        "30",
+        "--concurrency",
+        "2",
+    )
+    assert result["failed"] == 0, result
+    assert result["ok"] == 30 and result["versions"] == {"1.0.0": 20}, result
+
+    out = helm_test(RELEASE, namespace)
+    assert "OK: iris-classifier 1.0.0 predicted" in out, out
