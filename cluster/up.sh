@@ -26,9 +26,12 @@ running_here() {
   for c in "${COMPONENTS[@]}"; do daemon_pid "$c" >/dev/null || return 1; done
 }
 
+node_ready() {
+  [[ $(kubectl_ get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]]
+}
+
 healthy() {
-  kubectl_ get --raw /readyz >/dev/null &&
-    [[ $(kubectl_ get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]] &&
+  kubectl_ get --raw /readyz >/dev/null && node_ready &&
     [[ $(kubectl_ -n kube-system get deploy coredns -o jsonpath='{.status.readyReplicas}') -ge 1 ]]
 }
 
@@ -78,6 +81,7 @@ record() {
 network() {
   # The guard goes in before anything can send a packet.
   render "$CLUSTER_DIR/config/guard.nft" "$STATE_DIR/guard.nft"
+  nft delete table inet "$NFT_TABLE" 2>/dev/null || true
   nft -f "$STATE_DIR/guard.nft"
   if ! ip -4 addr show dev lo | grep -q " $NODE_IP/32 "; then
     ip addr add "$NODE_IP/32" dev lo
@@ -166,9 +170,7 @@ kubelet_() {
   start_daemon kubelet "$BIN/kubelet" --config "$STATE_DIR/kubelet/config.yaml" \
     --kubeconfig "$STATE_DIR/pki/kubelet.kubeconfig" --root-dir "$STATE_DIR/kubelet/root" \
     --hostname-override "$NODE_NAME" --node-ip "$NODE_IP"
-  wait_for 120 "node $NODE_NAME to be Ready" \
-    sh -c "[ \"\$('$BIN/kubectl' --kubeconfig '$KUBECONFIG_PATH' get node '$NODE_NAME' \
-      -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}')\" = True ]"
+  wait_for 120 "node $NODE_NAME to be Ready" node_ready
 }
 
 kube_proxy() {
