@@ -147,8 +147,9 @@ leftovers() {
   for line in $(pgrep -f -- "$state/|$BIN/" || true); do
     [[ $line == "$$" || $line == "$BASHPID" ]] || report "process $line: $(tr '\0' ' ' <"/proc/$line/cmdline" 2>/dev/null)"
   done
-  grep -F " $state/" /proc/self/mountinfo | while read -r line; do echo "LEFT BEHIND: mount $line"; done
-  if grep -qF " $state/" /proc/self/mountinfo; then found=1; fi
+  while read -r line; do
+    [[ -z $line ]] || report "mount $line"
+  done <<<"$(grep -F " $state/" /proc/self/mountinfo || true)"
   ip link show "$BRIDGE" >/dev/null 2>&1 && report "interface $BRIDGE"
   ip -4 addr show dev lo | grep -q " $NODE_IP/32 " && report "address $NODE_IP on lo"
   nft list table inet "$NFT_TABLE" >/dev/null 2>&1 && report "nftables table inet $NFT_TABLE"

@@ -131,15 +131,14 @@ def worker(
 ) -> None:
     protocols = list(plan)
     conn: http.client.HTTPConnection | None = None
-    n = 0
     while not stop.is_set():
+        # The protocol follows the run's request number, so every protocol gets its equal share.
         with counts.lock:
             if args.requests and budget["sent"] >= args.requests:
                 stop.set()
                 break
+            protocol = protocols[budget["sent"] % len(protocols)]
             budget["sent"] += 1
-        protocol = protocols[n % len(protocols)]
-        n += 1
         path, body = plan[protocol]
         if conn is None:
             conn = target.connect()

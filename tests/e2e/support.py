@@ -139,9 +139,9 @@ def wait_until(check: Callable[[], T | None], timeout: float, what: str, interva
     while True:
         try:
             last = check()
-        except AssertionError as e:  # a kubectl that failed this time (object not there yet, ...)
+        except (AssertionError, OSError) as e:  # not there yet: a failed kubectl, a port not open
             last = e
-        if last and not isinstance(last, AssertionError):
+        if last and not isinstance(last, (AssertionError, OSError)):
             return last
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last}")
@@ -346,7 +346,10 @@ def stop_client(namespace: str, name: str, timeout: float = 120) -> dict[str, An
 @contextmanager
 def port_forward(namespace: str, target: str, port: int) -> Iterator[str]:
     """`kubectl port-forward` of ``target`` (pod/NAME, service/NAME) to a free port on 127.0.0.1;
-    yields the base URL http://127.0.0.1:PORT."""
+    yields the base URL http://127.0.0.1:PORT.
+
+    kubectl ends the forward at the first connection the pod refuses: forward only to a port that
+    already listens (e.g. after the kubelet's probes reached it)."""
     proc = subprocess.Popen(
         [tool("kubectl"), "port-forward", "-n", namespace, target, f":{port}", "--address", "127.0.0.1"],
         env=env(),

@@ -8,6 +8,8 @@ never ready, and says why.
 
 from __future__ import annotations
 
+from typing import Any
+
 from e2e.support import (
     Image,
     condition,
@@ -15,6 +17,7 @@ from e2e.support import (
     helm_test,
     helm_uninstall,
     http,
+    kubectl,
     kubectl_json,
     pods,
     port_forward,
@@ -73,18 +76,34 @@ def test_a_version_the_bundle_does_not_carry_stays_live_and_not_ready(
     namespace: str, server_image: Image
 ) -> None:
     """model.version reaches the server as MODEL_VERSION; the image's bundle is 1.0.0. The pod must stay
-    out of the Service, with the reason in its readiness answer, and never be restarted for it."""
+    out of the Service, say why (its log, its readiness answer, the probe events), and never be restarted
+    for it."""
     helm_install(RELEASE, namespace, {**server_image.values(), "model": {"version": "2.0.0"}}, wait=False)
     name = running_pod(namespace, release_selector(RELEASE))["metadata"]["name"]
 
+    def probe_answered_503() -> list[dict[str, Any]]:
+        events = kubectl_json(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "--field-selector",
+            f"involvedObject.name={name},reason=Unhealthy",
+        )["items"]
+        return [e for e in events if "statuscode: 503" in e["message"]]
+
+    wait_until(probe_answered_503, 60, "the kubelet's probe to get the server's 503")
+
+    def logged_reason() -> str | None:
+        log = kubectl("logs", "-n", namespace, name)
+        return log if "2.0.0" in log else None
+
+    log = wait_until(logged_reason, 30, "the server to log why it is not ready")
+    assert "MODEL_VERSION expects '2.0.0'" in log, log
+
     with port_forward(namespace, f"pod/{name}", 8000) as base:
-
-        def mismatch_reported() -> tuple[int, object] | None:
-            status, body = http("GET", f"{base}/readyz")
-            return (status, body) if status == 503 and "2.0.0" in str(body) else None
-
-        _, body = wait_until(mismatch_reported, 60, "/readyz to report the version mismatch")
-        assert "1.0.0" in str(body), body
+        status, body = http("GET", f"{base}/readyz")
+        assert status == 503 and "'2.0.0'" in str(body) and "'1.0.0'" in str(body), (status, body)
         assert http("GET", f"{base}/healthz")[0] == 200
 
     pod = kubectl_json("get", "pod", "-n", namespace, name)

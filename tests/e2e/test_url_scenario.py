@@ -25,6 +25,7 @@ from e2e.support import (
     release_selector,
     restarts,
     run_client,
+    service,
     service_url,
     wait_until,
 )
@@ -80,6 +81,14 @@ def test_url_scenario_fetches_the_archive_in_the_cluster_and_serves_from_two_rep
     values = yaml.safe_load(SCENARIO.read_text())
     values["model"]["source"]["url"]["uri"] = f"http://bundles.{namespace}.svc.cluster.local:8080/{ARCHIVE}"
     helm_install(RELEASE, namespace, {**values, **server_image.values()})
+    # With autoscaling the chart leaves `replicas` to the HPA (so an upgrade never resets its count): the
+    # Deployment starts with one pod and the HPA raises it to minReplicas at its next sync.
+    deployment = f"deployment/{service(RELEASE, namespace)['metadata']['name']}"
+    wait_until(
+        lambda: kubectl_json("get", "-n", namespace, deployment)["status"].get("readyReplicas") == 2,
+        120,
+        "the HPA to scale the Deployment to its two minReplicas",
+    )
 
     replicas = pods(namespace, release_selector(RELEASE))
     assert len(replicas) == 2, [p["metadata"]["name"] for p in replicas]
