@@ -90,6 +90,18 @@ network() {
   if nft list table inet "$NFT_TABLE" >/dev/null 2>&1; then
     nft delete table inet "$NFT_TABLE" && echo "deleted nftables table inet $NFT_TABLE"
   fi
+  # The iptables-nft tables that appeared with the cluster, once nothing is left in them.
+  local table
+  if [[ -f $RECORD_DIR/nft_tables ]]; then
+    while read -r table; do
+      grep -qxF "$table" "$RECORD_DIR/nft_tables" && continue
+      [[ $table =~ ^table\ (ip|ip6)\ [a-z]+$ ]] || continue
+      # shellcheck disable=SC2086 # "table FAMILY NAME" as three words
+      if [[ -z $(nft list $table | grep -vE '^\s*(table |chain |type |\}|$)') ]]; then
+        nft delete $table && echo "deleted the empty $table iptables created"
+      fi
+    done < <(nft list tables)
+  fi
   if ip link show "$BRIDGE" >/dev/null 2>&1; then
     ip link delete "$BRIDGE" && echo "deleted bridge $BRIDGE"
   fi
@@ -163,6 +175,11 @@ leftovers() {
       want=${line#*=} got=$(sysctl -n "${line%%=*}" 2>/dev/null || true)
       [[ $got == "$want" ]] || report "sysctl ${line%%=*} is $got, was $want before the cluster"
     done <"$state/sysctl.before"
+  fi
+  if [[ -f $state/nft_tables.before ]]; then
+    while read -r line; do
+      grep -qxF "$line" "$state/nft_tables.before" || report "nftables $line"
+    done < <(nft list tables)
   fi
   [[ ! -e $RECORD_DIR ]] || report "record $RECORD_DIR"
   ((found == 0)) && echo "nothing of the cluster is left on the machine"

@@ -76,6 +76,11 @@ record() {
   done
   cp "$RECORD_DIR/sysctl" "$STATE_DIR/sysctl.before"
   cat "$RECORD_DIR/sysctl"
+  # iptables-nft creates its tables (ip filter, ip6 nat, ...) on first use; those that did not exist
+  # before are deleted again by cluster-down once empty.
+  nft list tables >"$RECORD_DIR/nft_tables"
+  cp "$RECORD_DIR/nft_tables" "$STATE_DIR/nft_tables.before"
+  cat "$RECORD_DIR/nft_tables"
 }
 
 network() {

@@ -8,18 +8,17 @@
 #   cluster/images/build.sh archive IMAGE OUT.tar        docker-archive of a built image, for loading
 #
 # Each image carries a label with the hash of its inputs; a build whose inputs did not change is
-# skipped, so a warm `make images` takes seconds. buildah's storage lives under .tools/containers (so the
-# layer cache survives `make cluster-down`), its RUN steps use the host's network (no bridge, no NAT
-# rules), and nothing from the host is baked into an image: the CA bundle pip needs reaches the build as
-# a secret (see service/Dockerfile).
+# skipped, so a warm `make images` takes seconds. buildah keeps its images and layer cache in its own
+# machine-wide store (like Go's build cache), so another clone of the repository, CI's included, reuses
+# them; its RUN steps use the host's network (no bridge, no NAT rules), and nothing from the host is
+# baked into an image: the CA bundle pip needs reaches the build as a secret (see service/Dockerfile).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-storage=${BUILDAH_STORAGE:-$repo/.tools/containers}
 sudo=
 [[ $(id -u) == 0 ]] || sudo=sudo
 BUILDAH=$(command -v buildah) || { echo "build.sh: buildah is not installed (make image-tools)" >&2; exit 1; }
-buildah() { $sudo "$BUILDAH" --root "$storage/storage" --runroot "$storage/run" "$@"; }
+buildah() { $sudo "$BUILDAH" "$@"; }
 INPUTS_LABEL=io.model-server.build-inputs
 
 # The label of an existing image, empty when the image is absent.
@@ -56,7 +55,7 @@ python_base() {
     echo "$image is up to date"
     return
   fi
-  local work=$storage/python-base
+  local work=$repo/.tools/python-base
   $sudo rm -rf "$work"
   mkdir -p "$work"
   trap '$sudo rm -rf "$work"' RETURN
