@@ -65,36 +65,40 @@ fresh() {
     controller-manager scheduler kube-proxy kubelet kubelet-server; do
     [[ -f $f.crt && -f $f.key ]] && openssl x509 -checkend 86400 -noout -in "$f.crt" >/dev/null || return 1
   done
-  [[ -f sa.key && -f sa.pub && -f $KUBECONFIG_PATH ]]
+  [[ -f sa.key && -f sa.pub ]]
+}
+
+generate() {
+  rm -f ./*.crt ./*.key ./*.srl ./*.pub
+  ca ca "$CLUSTER_NAME-ca"
+  ca front-proxy-ca "$CLUSTER_NAME-front-proxy-ca"
+  cert apiserver ca "/CN=kube-apiserver" serverAuth \
+    "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.$CLUSTER_DOMAIN,DNS:localhost,IP:$KUBERNETES_SERVICE_IP,IP:$NODE_IP,IP:127.0.0.1"
+  # The apiserver's identity towards kubelets (logs, exec, port-forward): a cluster admin.
+  cert apiserver-kubelet-client ca "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
+  cert front-proxy-client front-proxy-ca "/CN=front-proxy-client" clientAuth
+  cert admin ca "/O=system:masters/CN=$CLUSTER_NAME-admin" clientAuth
+  cert controller-manager ca "/CN=system:kube-controller-manager" clientAuth
+  cert scheduler ca "/CN=system:kube-scheduler" clientAuth
+  cert kube-proxy ca "/CN=system:kube-proxy" clientAuth
+  cert kubelet ca "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
+  # Signed by the cluster CA, so metrics-server can verify the kubelet with the CA every pod is given.
+  cert kubelet-server ca "/CN=$NODE_NAME" serverAuth "DNS:$NODE_NAME,IP:$NODE_IP"
+  openssl genrsa -out sa.key 2048 2>/dev/null
+  openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+  chmod 600 ./*.key
+  echo "certificates written to $pki"
 }
 
 if fresh; then
   echo "certificates are current"
-  exit 0
+else
+  generate
 fi
-
-rm -f ./*.crt ./*.key ./*.srl ./*.pub
-ca ca "$CLUSTER_NAME-ca"
-ca front-proxy-ca "$CLUSTER_NAME-front-proxy-ca"
-cert apiserver ca "/CN=kube-apiserver" serverAuth \
-  "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.$CLUSTER_DOMAIN,DNS:localhost,IP:$KUBERNETES_SERVICE_IP,IP:$NODE_IP,IP:127.0.0.1"
-# The apiserver's identity towards kubelets (logs, exec, port-forward): a cluster admin.
-cert apiserver-kubelet-client ca "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
-cert front-proxy-client front-proxy-ca "/CN=front-proxy-client" clientAuth
-cert admin ca "/O=system:masters/CN=$CLUSTER_NAME-admin" clientAuth
-cert controller-manager ca "/CN=system:kube-controller-manager" clientAuth
-cert scheduler ca "/CN=system:kube-scheduler" clientAuth
-cert kube-proxy ca "/CN=system:kube-proxy" clientAuth
-cert kubelet ca "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
-# Signed by the cluster CA, so metrics-server can verify the kubelet with the CA every pod is given.
-cert kubelet-server ca "/CN=$NODE_NAME" serverAuth "DNS:$NODE_NAME,IP:$NODE_IP"
-openssl genrsa -out sa.key 2048 2>/dev/null
-openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
-chmod 600 ./*.key
-
+# The kubeconfigs every time: cluster-down removes the admin one, so that nothing is sent to the node
+# address while no cluster holds it.
 kubeconfig "$KUBECONFIG_PATH" "$CLUSTER_NAME-admin" admin
 kubeconfig "$pki/controller-manager.kubeconfig" system:kube-controller-manager controller-manager
 kubeconfig "$pki/scheduler.kubeconfig" system:kube-scheduler scheduler
 kubeconfig "$pki/kube-proxy.kubeconfig" system:kube-proxy kube-proxy
 kubeconfig "$pki/kubelet.kubeconfig" "system:node:$NODE_NAME" kubelet
-echo "certificates written to $pki"

@@ -7,7 +7,7 @@
 # CNI-* chains, node address on lo, mounts under its state directory) are removed even without a record.
 # Processes are stopped by recorded PID only. Kept for the next `make cluster`: certificates, images
 # (containerd's content store) and the last run's logs; cleared: etcd's data, the kubelet's and
-# containerd's runtime state.
+# containerd's runtime state, the kubeconfig.
 set -euo pipefail
 # shellcheck source=cluster/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -147,8 +147,10 @@ state_files() {
     grep -F " $state/" /proc/self/mountinfo
     return 1
   fi
+  # The admin kubeconfig too: with no cluster holding the node address, a request to it would be routed
+  # off the machine. `make cluster` writes it again.
   rm -rf "$state/etcd" "$state/kubelet/root" "$state/pod-logs" "$state/cni/ipam" "$state/containerd/state" \
-    "$state/containerd/runc"
+    "$state/containerd/runc" "$state/kubeconfig"
   rm -rf "$RECORD_DIR"
 }
 
