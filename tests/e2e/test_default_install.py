@@ -67,9 +67,12 @@ def test_default_install_is_ready_predicts_in_every_protocol_and_passes_helm_tes
     assert "OK: iris-classifier 1.0.0 predicted" in out, out
 
     helm_uninstall(RELEASE, namespace)
-    assert pods(namespace, release_selector(RELEASE)) == [] or all(
-        p["metadata"].get("deletionTimestamp") for p in pods(namespace, release_selector(RELEASE))
-    )
+    left = kubectl_json(
+        "get", "deployments,services,serviceaccounts", "-n", namespace, "-l", release_selector(RELEASE)
+    )["items"]
+    assert left == [], [f"{o['kind']}/{o['metadata']['name']}" for o in left]
+    # Its pods go through their termination (preStop, drain) after the Deployment is gone.
+    assert all(p["metadata"].get("deletionTimestamp") for p in pods(namespace, release_selector(RELEASE)))
 
 
 def test_a_version_the_bundle_does_not_carry_stays_live_and_not_ready(

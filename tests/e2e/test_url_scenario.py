@@ -24,9 +24,10 @@ from e2e.support import (
     pods,
     release_selector,
     restarts,
-    run_client,
     service,
     service_url,
+    start_client,
+    stop_client,
     wait_until,
 )
 
@@ -105,18 +106,12 @@ def test_url_scenario_fetches_the_archive_in_the_cluster_and_serves_from_two_rep
     pdb = kubectl_json("get", "pdb", "-n", namespace)["items"]
     assert [p["status"].get("disruptionsAllowed") for p in pdb] == [1]
 
-    result = run_client(
-        namespace,
-        server_image,
-        service_url(RELEASE, namespace),
-        "iris-classifier",
-        "--requests",
-        "30",
-        "--concurrency",
-        "2",
-    )
-    assert result["failed"] == 0, result
-    assert result["ok"] == 30 and result["versions"] == {"1.0.0": 20}, result
-
+    # Traffic from a client that opens a connection per request, running while `helm test` does.
+    url = service_url(RELEASE, namespace)
+    client = start_client(namespace, server_image, url, "iris-classifier", "--connection", "close")
     out = helm_test(RELEASE, namespace)
     assert "OK: iris-classifier 1.0.0 predicted" in out, out
+    result = stop_client(namespace, client)
+    assert result["failed"] == 0, result
+    assert all(result["protocols"][p]["ok"] >= 1 for p in ("named", "v1", "v2")), result
+    assert set(result["versions"]) == {"1.0.0"}, result
