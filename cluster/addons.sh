@@ -20,6 +20,7 @@ if available; then
 fi
 # This machine's kubelet serves a certificate from the cluster CA, which every pod is given; kind's
 # kubelets serve self-signed ones.
+# shellcheck disable=SC2034 # read by render (cluster/lib.sh) as @KUBELET_TLS_ARG@
 if [[ $(cluster_target) == local ]]; then
   KUBELET_TLS_ARG=--kubelet-certificate-authority=/var/run/secrets/kubernetes.io/serviceaccount/ca.crt
 else

@@ -31,7 +31,9 @@ echo "make cluster-down: the cluster of $state; logs in $LOG_DIR"
 pods() {
   stop_daemon kubelet 30
   if daemon_pid containerd >/dev/null && [[ -S $sock ]]; then
-    "$BIN/crictl" --runtime-endpoint "unix://$sock" --timeout 60s stopp $("$BIN/crictl" --runtime-endpoint "unix://$sock" pods -q) || true
+    local pods
+    mapfile -t pods < <("$BIN/crictl" --runtime-endpoint "unix://$sock" pods -q)
+    ((${#pods[@]} == 0)) || "$BIN/crictl" --runtime-endpoint "unix://$sock" --timeout 60s stopp "${pods[@]}" || true
     "$BIN/crictl" --runtime-endpoint "unix://$sock" --timeout 60s rmp --all --force
   fi
 }
@@ -58,10 +60,11 @@ processes() {
 mounts() {
   # Deepest first; netns mounts are under the state directory too (containerd.toml says so).
   local m
-  for m in $(awk '{print $5}' /proc/self/mountinfo | grep -F "$state/" | awk '{print length, $0}' | sort -rn | cut -d' ' -f2-); do
+  while read -r m; do
+    [[ -n $m ]] || continue
     umount "$m" 2>/dev/null || umount -l "$m"
     echo "unmounted $m"
-  done
+  done < <(awk '{print $5}' /proc/self/mountinfo | grep -F "$state/" | awk '{print length, $0}' | sort -rn | cut -d' ' -f2-)
 }
 
 # Remove every rule jumping to a chain called PREFIX* and those chains, in every table, v4 and v6.
@@ -91,14 +94,15 @@ network() {
     nft delete table inet "$NFT_TABLE" && echo "deleted nftables table inet $NFT_TABLE"
   fi
   # The iptables-nft tables that appeared with the cluster, once nothing is left in them.
-  local table
+  local table rules words
   if [[ -f $RECORD_DIR/nft_tables ]]; then
     while read -r table; do
       grep -qxF "$table" "$RECORD_DIR/nft_tables" && continue
       [[ $table =~ ^table\ (ip|ip6)\ [a-z]+$ ]] || continue
-      # shellcheck disable=SC2086 # "table FAMILY NAME" as three words
-      if [[ -z $(nft list $table | grep -vE '^\s*(table |chain |type |\}|$)') ]]; then
-        nft delete $table && echo "deleted the empty $table iptables created"
+      read -ra words <<<"$table" # table FAMILY NAME
+      rules=$(nft list "${words[@]}")
+      if ! grep -qvE '^\s*(table |chain |type |\}|$)' <<<"$rules"; then
+        nft delete "${words[@]}" && echo "deleted the empty $table iptables created"
       fi
     done < <(nft list tables)
   fi

@@ -19,7 +19,7 @@
 # machine's, so a second build of the same version takes seconds.
 set -euo pipefail
 
-name= module= version= out= ldflags= tags= wrap= main= staging=
+name='' module='' version='' out='' ldflags='' tags='' wrap='' main='' staging=''
 pkgs=() nested=()
 while (($#)); do
   case $1 in

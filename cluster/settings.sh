@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # every variable here is for the scripts that source this file
 # The local cluster's settings: names, addresses and ports in one place, sourced by every script in
 # cluster/. Versions are not here: they are pinned in mk/tools.mk and passed in by mk/cluster.mk.
 #
