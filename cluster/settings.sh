@@ -48,9 +48,11 @@ CLUSTER_PORTS="$APISERVER_PORT, $ETCD_CLIENT_PORT, $ETCD_PEER_PORT, $KUBELET_POR
 $KUBE_PROXY_HEALTHZ_PORT, $KUBE_PROXY_METRICS_PORT, $CONTROLLER_MANAGER_PORT, $SCHEDULER_PORT, 30000-32767"
 
 # Sysctls the bring-up or its components (the kubelet, kube-proxy, the CNI bridge plugin) may change;
-# their values are recorded before bring-up and written back by cluster-down.
+# their values are recorded before bring-up and written back by cluster-down, in this order: the kernel
+# resets net.ipv4.conf.all.accept_redirects whenever ip_forward is written, so it comes after.
 SYSCTLS=(
   net.ipv4.ip_forward
+  net.ipv4.conf.all.accept_redirects
   net.bridge.bridge-nf-call-iptables
   net.bridge.bridge-nf-call-ip6tables
   net.ipv4.conf.all.route_localnet
