@@ -400,3 +400,47 @@ def describe(namespace: str) -> str:
     ):
         parts.append(f"$ kubectl {' '.join(args)}\n" + kubectl(*args, check=False, timeout=60))
     return "\n".join(parts)
+
+
+def delete_and_watch(namespace: str, pod: str, timeout: float = 120) -> list[dict[str, Any]]:
+    """Delete a pod and return every state of it the API showed until it was gone (a `kubectl get -w`
+    stream): what its containers' last states were is only visible there once the pod is deleted."""
+    args = ["get", "pod", "-n", namespace, pod, "--watch", "--output-watch-events", "-o", "json"]
+    watch = subprocess.Popen(
+        [tool("kubectl"), *args], env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert watch.stdout is not None
+    decoder, states, text = json.JSONDecoder(), [], ""
+    try:
+        # The watch first prints the pod as it is: once that arrived, it sees everything after.
+        while not states:
+            line = watch.stdout.readline()
+            assert line, f"kubectl get --watch ended: {watch.stderr.read() if watch.stderr else ''}"
+            text += line
+            try:
+                states.append(decoder.raw_decode(text.strip())[0]["object"])
+                text = ""
+            except ValueError:
+                continue
+        kubectl(
+            "delete",
+            "pod",
+            "-n",
+            namespace,
+            pod,
+            "--wait=true",
+            f"--timeout={int(timeout)}s",
+            timeout=timeout + 10,
+        )
+    finally:
+        watch.terminate()
+        out, _ = watch.communicate(timeout=10)
+    text += out
+    i = 0
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+            continue
+        event, i = decoder.raw_decode(text, i)
+        states.append(event["object"])
+    return states

@@ -13,6 +13,7 @@ from typing import Any
 from e2e.support import (
     Image,
     condition,
+    delete_and_watch,
     helm_install,
     helm_test,
     helm_uninstall,
@@ -113,3 +114,20 @@ def test_a_version_the_bundle_does_not_carry_stays_live_and_not_ready(
     assert condition(pod, "Ready") == "False"
     assert restarts(pod) == 0
     assert ready_endpoints(RELEASE, namespace) == [], "a pod that is not ready must get no traffic"
+
+
+def test_a_deleted_pod_drains_and_its_server_exits_0(namespace: str, server_image: Image) -> None:
+    """On deletion the kubelet runs the preStop sleep, then sends SIGTERM: the server must finish and exit
+    0 within the grace period that is left (exit 137 would mean the kubelet had to kill it)."""
+    helm_install(RELEASE, namespace, server_image.values())
+    [pod] = pods(namespace, release_selector(RELEASE))
+    states = delete_and_watch(namespace, pod["metadata"]["name"])
+    last = [
+        s["state"]["terminated"]
+        for obj in states
+        for s in obj["status"].get("containerStatuses", [])
+        if "terminated" in s.get("state", {})
+    ]
+    assert last, "the pod was gone before its container's end was reported"
+    assert last[-1]["exitCode"] == 0, last[-1]
+    assert last[-1]["reason"] == "Completed", last[-1]
