@@ -15,6 +15,27 @@ APT_PACKAGES          := prometheus wrk chromium chromium-driver
 # The commands those packages provide: apt-tools installs the packages when one of these is missing.
 APT_COMMANDS          := promtool prometheus wrk chromium chromedriver
 
+# The local cluster (mk/cluster.mk, docs/development/cluster.md). Kubernetes is built from the Go module
+# k8s.io/kubernetes; its staging modules (k8s.io/api, client-go, ...) carry the same release as v0.X.Y.
+KUBERNETES_VERSION     := v1.34.4
+COREDNS_VERSION        := v1.14.7
+METRICS_SERVER_VERSION := v0.8.0
+CRI_TOOLS_VERSION      := v1.34.0
+# The pod sandbox ("pause") image is our own static Go program (cluster/images/pause); its tag is the
+# version of that program, bumped when cluster/images/pause changes.
+PAUSE_VERSION          := 1.0.0
+# Exact Debian (bookworm) versions: the cluster's runtime pieces, and the image builder. They are
+# installed by `make cluster` / `make images` and checked after install; a version Debian no longer
+# serves fails the install, naming the pin to bump.
+CLUSTER_APT_PACKAGES   := etcd-server=3.4.23-4+b4 containerd=1.6.20~ds1-1+deb12u3 runc=1.1.5+ds1-1+deb12u1 \
+                          containernetworking-plugins=1.1.1+ds1-3+b5 iptables=1.8.9-2 nftables=1.0.6-2+deb12u2
+IMAGE_APT_PACKAGES     := buildah=1.28.2+ds1-3+deb12u1+b3 debootstrap=1.0.128+nmu2+deb12u2
+# What the locally built Python base image holds (debootstrap --variant=minbase bookworm, plus these):
+# the interpreter service/Dockerfile builds on. Versions are bookworm's current ones at build time.
+PYTHON_BASE_SUITE      := bookworm
+PYTHON_BASE_PACKAGES   := python3 python3-venv python-is-python3 ca-certificates passwd
+PYTHON_BASE_IMAGE      := localhost/python-base:3.11-bookworm
+
 TOOLS_DIR := $(CURDIR)/.tools
 TOOLS_BIN := $(TOOLS_DIR)/bin
 STAMPS    := $(TOOLS_DIR)/stamps

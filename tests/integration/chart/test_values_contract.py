@@ -3,9 +3,11 @@ value table in which every value is documented."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -179,3 +181,24 @@ def test_an_undocumented_value_shows_up_in_the_check(tmp_path: Path) -> None:
         values.write("undocumented: 2\n")
     table = values_table(chart)
     assert table["undocumented"].strip() == ""
+
+
+def test_url_scenario_pins_the_sha256_of_the_demo_archive(demo_bundles: Path, tmp_path: Path) -> None:
+    """ci/url-hpa-pdb-netpol-values.yaml pins the sha256 of the demo bundle's archive, which
+    `model-server archive` makes byte-reproducibly: a change of the demo bundle must update the pin
+    (tests/e2e installs the scenario against that archive served in the cluster)."""
+    archive = tmp_path / "iris-classifier-1.0.0.tar.gz"
+    run(
+        [
+            str(Path(sys.executable).parent / "model-server"),
+            "archive",
+            str(demo_bundles / "iris-classifier"),
+            str(archive),
+        ]
+    )
+    sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+    scenario = CHART / "ci" / "url-hpa-pdb-netpol-values.yaml"
+    pinned = yaml.safe_load(scenario.read_text())["model"]["source"]["url"]["sha256"]
+    assert pinned == sha, (
+        f"the demo bundle's archive changed: set model.source.url.sha256 in {scenario.name} to {sha}"
+    )

@@ -1,0 +1,3 @@
+module local.build/pause
+
+go 1.26

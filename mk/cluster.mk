@@ -1,0 +1,138 @@
+# The local Kubernetes cluster, the images it runs, and the cluster test suite (docs/development/cluster.md).
+#
+#   make cluster        build (once) and start a single-node cluster; writes .cluster/kubeconfig
+#   make cluster-down   stop it and undo every change it made to the machine
+#   make images         build the server image from service/Dockerfile (and the add-on images)
+#   make e2e            load the images, install the add-ons, run tests/e2e against KUBECONFIG
+#
+# Versions are pinned in mk/tools.mk; addresses and names in cluster/settings.sh.
+
+CLUSTER_BIN   := $(TOOLS_DIR)/cluster/bin
+CLUSTER_STATE := $(CURDIR)/.cluster
+GO_BUILD_SH   := cluster/go-build.sh
+
+# --- Binaries from the Go module proxy --------------------------------------------------------------
+# Kubernetes: one `go build` of six commands from a scratch module that requires k8s.io/kubernetes
+# (its staging modules published as v0.X.Y). Unstamped, the servers report v0.0.0 and helm's kubeVersion
+# check fails, so the version goes in through ldflags, as the release build does.
+KUBE_STAGING_VERSION := $(patsubst v1.%,v0.%,$(KUBERNETES_VERSION))
+KUBE_VERSION_WORDS   := $(subst ., ,$(patsubst v%,%,$(KUBERNETES_VERSION)))
+KUBE_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version, \
+  -X $(p).gitVersion=$(KUBERNETES_VERSION) -X $(p).gitMajor=$(word 1,$(KUBE_VERSION_WORDS)) \
+  -X $(p).gitMinor=$(word 2,$(KUBE_VERSION_WORDS)) -X $(p).gitTreeState=clean)
+KUBE_COMMANDS := kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl
+KUBERNETES_STAMP := $(STAMPS)/kubernetes-$(KUBERNETES_VERSION)
+$(KUBERNETES_STAMP):
+	nice -n 10 $(GO_BUILD_SH) --name kubernetes --module k8s.io/kubernetes --version $(KUBERNETES_VERSION) \
+	  --wrap --staging $(KUBE_STAGING_VERSION) --tags providerless --ldflags '$(KUBE_LDFLAGS)' \
+	  --out $(CLUSTER_BIN) $(foreach c,$(KUBE_COMMANDS),--pkg k8s.io/kubernetes/cmd/$(c))
+	@mkdir -p $(STAMPS) && touch $@
+
+# CoreDNS with only the plugins a cluster DNS needs (cluster/images/coredns/main.go): no `forward`, so
+# nothing resolves past the cluster.
+COREDNS_STAMP := $(STAMPS)/coredns-$(COREDNS_VERSION)-$(shell cat cluster/images/coredns/main.go | sha256sum | cut -c1-12)
+$(COREDNS_STAMP):
+	nice -n 10 $(GO_BUILD_SH) --name coredns --module github.com/coredns/coredns --version $(COREDNS_VERSION) \
+	  --wrap --main $(CURDIR)/cluster/images/coredns --out $(CLUSTER_BIN) --pkg .
+	@mkdir -p $(STAMPS) && touch $@
+
+# kubectl alone, for `make e2e` against a cluster this machine did not build (kind in GitHub Actions).
+KUBECTL_STAMP := $(STAMPS)/kubectl-$(KUBERNETES_VERSION)
+$(KUBECTL_STAMP):
+	if [ -f $(KUBERNETES_STAMP) ]; then true; else \
+	  nice -n 10 $(GO_BUILD_SH) --name kubectl --module k8s.io/kubernetes --version $(KUBERNETES_VERSION) \
+	    --wrap --staging $(KUBE_STAGING_VERSION) --tags providerless --ldflags '$(KUBE_LDFLAGS)' \
+	    --out $(CLUSTER_BIN) --pkg k8s.io/kubernetes/cmd/kubectl; fi
+	@mkdir -p $(STAMPS) && touch $@
+
+CRICTL_STAMP := $(STAMPS)/crictl-$(CRI_TOOLS_VERSION)
+$(CRICTL_STAMP):
+	$(GO_BUILD_SH) --name cri-tools --module sigs.k8s.io/cri-tools --version $(CRI_TOOLS_VERSION) \
+	  --ldflags '-X sigs.k8s.io/cri-tools/pkg/version.Version=$(CRI_TOOLS_VERSION)' \
+	  --out $(CLUSTER_BIN) --pkg ./cmd/crictl
+	@mkdir -p $(STAMPS) && touch $@
+
+METRICS_SERVER_STAMP := $(STAMPS)/metrics-server-$(METRICS_SERVER_VERSION)
+$(METRICS_SERVER_STAMP):
+	nice -n 10 $(GO_BUILD_SH) --name metrics-server --module sigs.k8s.io/metrics-server --version $(METRICS_SERVER_VERSION) \
+	  --ldflags '-X k8s.io/component-base/version.gitVersion=$(METRICS_SERVER_VERSION)' \
+	  --out $(CLUSTER_BIN) --pkg ./cmd/metrics-server
+	@mkdir -p $(STAMPS) && touch $@
+
+# Our own module: built in place, rebuilt when its source changes.
+$(CLUSTER_BIN)/pause: cluster/images/pause/main.go cluster/images/pause/go.mod
+	cd cluster/images/pause && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o $@ .
+
+# --- Images (cluster/images/build.sh skips an image whose inputs did not change) ---------------------
+IMAGES_OUT := $(CURDIR)/build/images
+BUILD_IMAGE := cluster/images/build.sh
+export PYTHON_BASE_IMAGE PYTHON_BASE_SUITE PYTHON_BASE_PACKAGES
+# This machine reaches no registry: the server image builds on a Python base made here. Elsewhere
+# (GitHub Actions) the Dockerfile's own pinned base is used: LOCAL_BASE=0.
+LOCAL_BASE ?= 1
+SERVER_IMAGE_REF := $(IMAGES_OUT)/model-server.ref
+PAUSE_IMAGE          := localhost/pause:$(PAUSE_VERSION)
+COREDNS_IMAGE        := localhost/coredns:$(COREDNS_VERSION)
+METRICS_SERVER_IMAGE := localhost/metrics-server:$(METRICS_SERVER_VERSION)
+
+.PHONY: images image-tools python-base-image server-image cluster-images addon-images
+image-tools:
+	@cluster/apt-install.sh $(if $(filter 1,$(LOCAL_BASE)),$(IMAGE_APT_PACKAGES),)
+
+python-base-image: image-tools
+	$(BUILD_IMAGE) python-base
+
+server-image: image-tools $(if $(filter 1,$(LOCAL_BASE)),python-base-image)
+	$(if $(filter 1,$(LOCAL_BASE)),PYTHON_IMAGE=$(PYTHON_BASE_IMAGE)) $(BUILD_IMAGE) server $(SERVER_IMAGE_REF)
+
+# The images the cluster itself runs, as archives that cluster/up.sh imports into containerd.
+cluster-images: image-tools $(CLUSTER_BIN)/pause $(COREDNS_STAMP)
+	$(BUILD_IMAGE) static pause $(PAUSE_VERSION) $(CLUSTER_BIN)/pause
+	$(BUILD_IMAGE) static coredns $(COREDNS_VERSION) $(CLUSTER_BIN)/coredns
+	@mkdir -p $(IMAGES_OUT)
+	$(BUILD_IMAGE) archive $(PAUSE_IMAGE) $(IMAGES_OUT)/pause.tar
+	$(BUILD_IMAGE) archive $(COREDNS_IMAGE) $(IMAGES_OUT)/coredns.tar
+
+# The add-ons the e2e suite installs (cluster/addons/).
+addon-images: image-tools $(METRICS_SERVER_STAMP)
+	$(BUILD_IMAGE) static metrics-server $(METRICS_SERVER_VERSION) $(CLUSTER_BIN)/metrics-server
+
+images: server-image addon-images ## build the server image from service/Dockerfile (and the add-on images) with buildah
+
+# --- The cluster ----------------------------------------------------------------------------------
+CLUSTER_ENV := CLUSTER_BIN=$(CLUSTER_BIN) KUBERNETES_VERSION=$(KUBERNETES_VERSION) \
+  COREDNS_VERSION=$(COREDNS_VERSION) PAUSE_VERSION=$(PAUSE_VERSION)
+
+.PHONY: cluster cluster-down cluster-tools cluster-binaries
+cluster-tools:
+	@cluster/apt-install.sh $(CLUSTER_APT_PACKAGES)
+
+cluster-binaries: $(KUBERNETES_STAMP) $(KUBECTL_STAMP) $(CRICTL_STAMP)
+
+cluster: cluster-tools cluster-binaries cluster-images ## start a local single-node Kubernetes (root; KUBECONFIG=.cluster/kubeconfig)
+	$(CLUSTER_ENV) IMAGE_ARCHIVES="$(IMAGES_OUT)/pause.tar $(IMAGES_OUT)/coredns.tar" cluster/up.sh
+
+cluster-down: ## stop the local cluster and undo its changes to the machine (from any clone)
+	$(CLUSTER_ENV) cluster/down.sh
+
+# --- The cluster suite ------------------------------------------------------------------------------
+# Against KUBECONFIG when set, else the local cluster's. Tests run in parallel (each in its own
+# namespace); E2E_WORKERS=1 runs them one by one.
+E2E_KUBECONFIG := $(or $(KUBECONFIG),$(wildcard $(CLUSTER_STATE)/kubeconfig))
+E2E_WORKERS ?= 3
+E2E_ARGS ?=
+
+.PHONY: e2e e2e-preflight e2e-load
+e2e-preflight: $(KUBECTL_STAMP)
+	@KUBECONFIG="$(E2E_KUBECONFIG)" CLUSTER_BIN=$(CLUSTER_BIN) cluster/preflight.sh
+
+# Loaded by what KUBECONFIG points at: this machine's containerd, or kind (cluster/images/load.sh).
+e2e-load: e2e-preflight images
+	KUBECONFIG="$(E2E_KUBECONFIG)" CLUSTER_BIN=$(CLUSTER_BIN) cluster/images/load.sh \
+	  "$$(cat $(SERVER_IMAGE_REF))" $(METRICS_SERVER_IMAGE)
+	KUBECONFIG="$(E2E_KUBECONFIG)" CLUSTER_BIN=$(CLUSTER_BIN) METRICS_SERVER_IMAGE=$(METRICS_SERVER_IMAGE) \
+	  cluster/addons.sh
+
+e2e: venv demo $(HELM_STAMP) e2e-load ## run tests/e2e against KUBECONFIG (default: the local cluster)
+	KUBECONFIG="$(E2E_KUBECONFIG)" PATH="$(CLUSTER_BIN):$$PATH" E2E_SERVER_IMAGE="$$(cat $(SERVER_IMAGE_REF))" \
+	  $(PY) -m pytest tests/e2e -n $(E2E_WORKERS) $(E2E_ARGS)

@@ -1,0 +1,434 @@
+"""Helpers of the cluster suite (tests/e2e): kubectl and the project's pinned helm
+against the cluster KUBECONFIG names, waits that assert on states, the in-cluster traffic client, and
+reading in-cluster HTTP APIs through `kubectl port-forward` (portable to kind, unlike a ClusterIP).
+
+Tools come from the PATH `make e2e` sets (.tools/cluster/bin for kubectl, .tools/bin for helm); a
+missing one is a failure naming the make target, never a skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .paths import CHART
+from .tools import tool, tools_env
+
+# The traffic client a pod runs (python -c): stdlib only, so any image with Python runs it.
+CLIENT_SOURCE = (Path(__file__).parent / "podclient.py").read_text()
+# The labels every namespace of the suite carries: `restricted` enforced unless a test says otherwise,
+# and a marker to find leftovers of an interrupted run.
+MANAGED_BY = "model-server-e2e"
+T = TypeVar("T")
+
+
+def run(args: list[str], *, input: str | None = None, check: bool = True, timeout: float = 300) -> str:
+    proc = subprocess.run(args, input=input, env=tools_env(), capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout
+
+
+def kubectl(*args: str, input: str | None = None, check: bool = True, timeout: float = 120) -> str:
+    return run([tool("kubectl"), *args], input=input, check=check, timeout=timeout)
+
+
+def kubectl_json(*args: str) -> Any:
+    return json.loads(kubectl(*args, "-o", "json"))
+
+
+def apply(namespace: str, *objects: dict[str, Any]) -> None:
+    kubectl(
+        "apply",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}),
+    )
+
+
+def helm(*args: str, timeout: float = 400) -> str:
+    return run([tool("helm"), *args], timeout=timeout)
+
+
+@dataclass(frozen=True)
+class Image:
+    repository: str
+    tag: str
+
+    @classmethod
+    def parse(cls, ref: str) -> Image:
+        repository, _, tag = ref.rpartition(":")
+        assert repository and tag and "/" in repository, f"not an image reference: {ref!r}"
+        return cls(repository, tag)
+
+    def __str__(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+    def values(self) -> dict[str, Any]:
+        """The only chart values a plain install needs: the locally built image."""
+        return {"image": {"repository": self.repository, "tag": self.tag}}
+
+
+def helm_install(
+    release: str,
+    namespace: str,
+    values: dict[str, Any],
+    *,
+    wait: bool = True,
+    upgrade: bool = False,
+    timeout: str = "4m",
+) -> str:
+    """`helm install` (or `upgrade`) of charts/model-server with these values (as one values file)."""
+    values_file = (
+        Path(os.environ.get("TMPDIR", "/tmp")) / f"values-{namespace}-{release}-{time.monotonic_ns()}.json"
+    )
+    values_file.write_text(json.dumps(values))
+    try:
+        args = [
+            "upgrade" if upgrade else "install",
+            release,
+            str(CHART),
+            "--namespace",
+            namespace,
+            "--values",
+            str(values_file),
+        ]
+        if wait:
+            args += ["--wait", "--timeout", timeout]
+        return helm(*args)
+    finally:
+        values_file.unlink()
+
+
+def helm_uninstall(release: str, namespace: str) -> str:
+    return helm("uninstall", release, "--namespace", namespace, "--wait", "--timeout", "2m")
+
+
+def helm_test(release: str, namespace: str) -> str:
+    return helm("test", release, "--namespace", namespace, "--logs", "--timeout", "3m")
+
+
+def wait_until(check: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
+    """Poll ``check`` until it returns something truthy; on timeout fail with its last answer."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = check()
+        except (AssertionError, OSError) as e:  # not there yet: a failed kubectl, a port not open
+            last = e
+        if last and not isinstance(last, (AssertionError, OSError)):
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last}")
+        time.sleep(interval)
+
+
+def pods(namespace: str, selector: str) -> list[dict[str, Any]]:
+    return kubectl_json("get", "pods", "-n", namespace, "-l", selector)["items"]
+
+
+def condition(obj: dict[str, Any], kind: str) -> str | None:
+    for c in obj.get("status", {}).get("conditions", []):
+        if c["type"] == kind:
+            return str(c["status"])
+    return None
+
+
+def restarts(pod: dict[str, Any]) -> int:
+    return sum(s.get("restartCount", 0) for s in pod.get("status", {}).get("containerStatuses", []))
+
+
+def release_selector(release: str) -> str:
+    return f"app.kubernetes.io/instance={release},app.kubernetes.io/name=model-server"
+
+
+def service(release: str, namespace: str) -> dict[str, Any]:
+    """The release's one Service."""
+    found = kubectl_json("get", "service", "-n", namespace, "-l", release_selector(release))["items"]
+    assert len(found) == 1, [s["metadata"]["name"] for s in found]
+    return found[0]  # type: ignore[no-any-return]
+
+
+def service_url(release: str, namespace: str) -> str:
+    """The release's Service as a pod in the cluster reaches it."""
+    svc = service(release, namespace)
+    return f"http://{svc['metadata']['name']}.{namespace}.svc:{svc['spec']['ports'][0]['port']}"
+
+
+def ready_endpoints(release: str, namespace: str) -> list[str]:
+    """Addresses the release's Service sends traffic to (ready endpoints of its EndpointSlices)."""
+    name = service(release, namespace)["metadata"]["name"]
+    slices = kubectl_json(
+        "get", "endpointslices", "-n", namespace, "-l", f"kubernetes.io/service-name={name}"
+    )
+    return [
+        address
+        for s in slices["items"]
+        for e in s.get("endpoints") or []
+        if e["conditions"].get("ready")
+        for address in e["addresses"]
+    ]
+
+
+def running_pod(namespace: str, selector: str, timeout: float = 120) -> dict[str, Any]:
+    """The one pod of ``selector`` once its first container runs (ready or not)."""
+
+    def check() -> dict[str, Any] | None:
+        found = pods(namespace, selector)
+        if len(found) != 1:
+            return None
+        statuses = found[0]["status"].get("containerStatuses") or [{}]
+        return found[0] if "running" in statuses[0].get("state", {}) else None
+
+    return wait_until(check, timeout, f"a running pod of {selector} in {namespace}")
+
+
+# --- Pods of the server image: the traffic client and one-off checks ---------------------------------
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+# Traffic clients carry the label the chart's NetworkPolicy scenarios admit (networkPolicy.allowedPodLabels
+# in ci/url-hpa-pdb-netpol-values.yaml), so they reach the server on a CNI that enforces policies.
+CLIENT_LABELS = {"model-server.io/client": "true"}
+
+
+def python_pod(
+    name: str, image: Image, source: str, args: list[str], labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A pod that runs ``python -c source args...`` in the server image, as `restricted` allows."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": MANAGED_BY, **(labels or {})}},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": "main",
+                    "image": str(image),
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["python", "-c", source],
+                    "args": args,
+                    "securityContext": RESTRICTED_CONTAINER,
+                    "resources": {
+                        "requests": {"cpu": "50m", "memory": "64Mi"},
+                        "limits": {"memory": "256Mi"},
+                    },
+                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                }
+            ],
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
+        },
+    }
+
+
+def finished_pod(namespace: str, name: str, timeout: float) -> dict[str, Any]:
+    """Wait for a pod with restartPolicy Never to finish; return it (phase Succeeded or Failed)."""
+
+    def done() -> dict[str, Any] | None:
+        pod = kubectl_json("get", "pod", "-n", namespace, name)
+        return pod if pod["status"].get("phase") in ("Succeeded", "Failed") else None
+
+    return wait_until(done, timeout, f"pod {namespace}/{name} to finish")
+
+
+def run_python(
+    namespace: str,
+    image: Image,
+    name: str,
+    source: str,
+    args: list[str],
+    timeout: float = 180,
+    labels: dict[str, str] | None = None,
+) -> str:
+    """Run a python pod to completion and return its log; fail with the log unless it succeeded."""
+    apply(namespace, python_pod(name, image, source, args, labels))
+    pod = finished_pod(namespace, name, timeout)
+    log = kubectl("logs", "-n", namespace, name)
+    assert pod["status"]["phase"] == "Succeeded", f"pod {name} {pod['status']['phase']}:\n{log}"
+    kubectl("delete", "pod", "-n", namespace, name, "--wait=false")
+    return log
+
+
+def client_result(log: str) -> dict[str, Any]:
+    lines = [line for line in log.splitlines() if line.startswith("RESULT ")]
+    assert len(lines) == 1, f"the client printed no result:\n{log}"
+    result: dict[str, Any] = json.loads(lines[0].removeprefix("RESULT "))
+    return result
+
+
+def run_client(
+    namespace: str,
+    image: Image,
+    base_url: str,
+    model: str,
+    *args: str,
+    name: str = "client",
+    timeout: float = 300,
+) -> dict[str, Any]:
+    """Send predictions from a pod in the cluster (tests/support/podclient.py) and return its counts."""
+    log = run_python(
+        namespace,
+        image,
+        name,
+        CLIENT_SOURCE,
+        ["--base", base_url, "--model", model, *args],
+        timeout,
+        CLIENT_LABELS,
+    )
+    return client_result(log)
+
+
+def start_client(
+    namespace: str, image: Image, base_url: str, model: str, *args: str, name: str = "client"
+) -> str:
+    """Start a client pod that runs until `stop_client` (for traffic during a rollout); returns its name."""
+    stop_file = "/tmp/stop"
+    apply(
+        namespace,
+        python_pod(
+            name,
+            image,
+            CLIENT_SOURCE,
+            ["--base", base_url, "--model", model, "--until-file", stop_file, *args],
+            CLIENT_LABELS,
+        ),
+    )
+    wait_until(
+        lambda: kubectl_json("get", "pod", "-n", namespace, name)["status"].get("phase") == "Running",
+        120,
+        f"client pod {name} to run",
+    )
+    return name
+
+
+def stop_client(namespace: str, name: str, timeout: float = 120) -> dict[str, Any]:
+    kubectl("exec", "-n", namespace, name, "--", "python", "-c", "open('/tmp/stop', 'w').close()")
+    finished_pod(namespace, name, timeout)
+    return client_result(kubectl("logs", "-n", namespace, name))
+
+
+# --- In-cluster HTTP APIs from the test process -------------------------------------------------------
+@contextmanager
+def port_forward(namespace: str, target: str, port: int) -> Iterator[str]:
+    """`kubectl port-forward` of ``target`` (pod/NAME, service/NAME) to a free port on 127.0.0.1;
+    yields the base URL http://127.0.0.1:PORT.
+
+    kubectl ends the forward at the first connection the pod refuses: forward only to a port that
+    already listens (e.g. after the kubelet's probes reached it)."""
+    proc = subprocess.Popen(
+        [tool("kubectl"), "port-forward", "-n", namespace, target, f":{port}", "--address", "127.0.0.1"],
+        env=tools_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        m = re.search(r"127\.0\.0\.1:(\d+) ->", line)
+        if not m:
+            proc.kill()
+            raise AssertionError(f"kubectl port-forward {target}: {line}{proc.communicate()[1]}")
+        yield f"http://127.0.0.1:{m[1]}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def http(
+    method: str, url: str, body: Any = None, headers: dict[str, str] | None = None, timeout: float = 10
+) -> tuple[int, Any]:
+    """One request to a port-forward on loopback, no proxies: (status, JSON or text), 4xx/5xx too."""
+    assert url.startswith("http://127.0.0.1:"), f"tests only call loopback: {url}"
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
+    try:
+        with opener.open(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        status, raw = e.code, e.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def describe(namespace: str) -> str:
+    """What a failed test shows about its namespace: objects, pod descriptions, events."""
+    parts = []
+    for args in (
+        ("get", "all,events", "-n", namespace, "-o", "wide"),
+        ("describe", "pods", "-n", namespace),
+    ):
+        parts.append(f"$ kubectl {' '.join(args)}\n" + kubectl(*args, check=False, timeout=60))
+    return "\n".join(parts)
+
+
+def delete_and_watch(namespace: str, pod: str, timeout: float = 120) -> list[dict[str, Any]]:
+    """Delete a pod and return every state of it the API showed until it was gone (a `kubectl get -w`
+    stream): what its containers' last states were is only visible there once the pod is deleted."""
+    args = ["get", "pod", "-n", namespace, pod, "--watch", "--output-watch-events", "-o", "json"]
+    watch = subprocess.Popen(
+        [tool("kubectl"), *args], env=tools_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert watch.stdout is not None
+    decoder, states, text = json.JSONDecoder(), [], ""
+    try:
+        # The watch first prints the pod as it is: once that arrived, it sees everything after.
+        while not states:
+            line = watch.stdout.readline()
+            assert line, f"kubectl get --watch ended: {watch.stderr.read() if watch.stderr else ''}"
+            text += line
+            try:
+                states.append(decoder.raw_decode(text.strip())[0]["object"])
+                text = ""
+            except ValueError:
+                continue
+        kubectl(
+            "delete",
+            "pod",
+            "-n",
+            namespace,
+            pod,
+            "--wait=true",
+            f"--timeout={int(timeout)}s",
+            timeout=timeout + 10,
+        )
+    finally:
+        watch.terminate()
+        out, _ = watch.communicate(timeout=10)
+    text += out
+    i = 0
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+            continue
+        event, i = decoder.raw_decode(text, i)
+        states.append(event["object"])
+    return states
