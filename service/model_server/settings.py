@@ -13,6 +13,7 @@ from pathlib import Path
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_MAX_ARCHIVE_BYTES = 2 * 1024**3
 
 
 class SettingsError(ValueError):
@@ -71,6 +72,21 @@ class Settings:
     # 104 MiB for the chart's default 512Mi pod. A model past that needs a bigger pod, or this set on
     # purpose; a value set here always wins.
     max_artifact_unpacked_bytes: int | None = None
+    # `model-server fetch` (the chart's init container) and `push`. A bundle is a model plus a small
+    # JSON file: 2 GiB bounds a wrong or hostile URL or object before it fills the volume, and is also the
+    # most the archive may unpack to (fetch.py), so this can be lowered, not raised.
+    max_archive_bytes: int = _MAX_ARCHIVE_BYTES
+    # The whole transfer from a bucket, obstore's retries and our resumes included: 15 minutes moves the
+    # largest archive (2 GiB) at 2.4 MB/s, and a pod that cannot fetch its model in that time should say
+    # so (not ready, with the reason) rather than wait on.
+    fetch_deadline_seconds: float = 900.0
+    # A bucket connection silent this long is dropped and the download resumed from the last byte: 30 s
+    # rides out a busy store's pauses and still notices a dead connection long before the deadline.
+    fetch_stall_seconds: float = 30.0
+    # A folder of credential files named like the cloud's variables (AWS_ACCESS_KEY_ID, ...,
+    # buckets.CREDENTIAL_VARIABLES): the chart mounts the bucket source's Secret here with
+    # `credentials.mountAs: file`, so keys never sit in the environment.
+    storage_credentials_dir: Path | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -96,6 +112,9 @@ class Settings:
             "batch_max_rows",
             "batch_queue_rows",
             "max_artifact_unpacked_bytes",
+            "max_archive_bytes",
+            "fetch_deadline_seconds",
+            "fetch_stall_seconds",
         )
         for name in positive:
             if getattr(self, name) is not None and getattr(self, name) <= 0:
@@ -104,6 +123,11 @@ class Settings:
             raise SettingsError("SHUTDOWN_GRACE_SECONDS and BATCH_MAX_WAIT_MS must not be negative")
         if self.drift_window_rows < 0:  # 0 turns drift tracking off (drift.build_drift_monitor)
             raise SettingsError(f"DRIFT_WINDOW_ROWS must not be negative, got {self.drift_window_rows}")
+        if self.max_archive_bytes > _MAX_ARCHIVE_BYTES:
+            raise SettingsError(
+                f"MAX_ARCHIVE_BYTES must be at most {_MAX_ARCHIVE_BYTES} (the most an archive may unpack "
+                f"to), got {self.max_archive_bytes}"
+            )
         if not 0 < self.port < 65536:
             raise SettingsError(f"PORT must be between 1 and 65535, got {self.port}")
         if self.log_level not in _LOG_LEVELS:
