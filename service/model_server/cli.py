@@ -118,6 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     where.add_argument("--bucket", metavar="URI", help=f"the archive in an object store: {FORMS}")
     f.add_argument("--sha256", required=True)
     f.add_argument("--dest", type=Path, required=True)
+    f.add_argument(
+        "--record-failure",
+        action="store_true",
+        help="on failure, write the reason to DEST/FETCH_FAILED and exit 0, so the server starts and "
+        "reports it (live, not ready) instead of the init container crash-looping",
+    )
 
     a = sub.add_parser("archive", help="write the reproducible .tar.gz of a bundle (for the url source)")
     a.add_argument("bundle", type=Path)
@@ -308,6 +314,23 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    from .bundle.layout import FETCH_FAILED
+
+    failed = args.dest / FETCH_FAILED
+    failed.unlink(missing_ok=True)
+    try:
+        return _fetch_bundle(args)
+    except (BundleError, SettingsError) as e:
+        if not args.record_failure:
+            raise
+        print(f"model-server fetch: {e}", file=sys.stderr)
+        args.dest.mkdir(parents=True, exist_ok=True)
+        failed.write_text(f"{e}\n")
+        print(f"recorded the failure in {failed}: the server will report it and stay not ready")
+        return 0
+
+
+def _fetch_bundle(args: argparse.Namespace) -> int:
     settings = _settings()
     if args.url is not None:
         from .bundle.fetch import fetch

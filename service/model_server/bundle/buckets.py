@@ -49,10 +49,16 @@ CREDENTIAL_VARIABLES: dict[str, tuple[str, ...]] = {
 }
 _CHUNK = 1024 * 1024
 # obstore retries a request that fails before its body arrives (5xx, refused or reset connections,
-# timeouts) with exponential backoff and jitter from 100 ms up to 15 s. A body that breaks off midway
-# is resumed here, from the last byte written, at most this many times (each resume is itself retried
-# by obstore): a link that breaks more often than that will not deliver 2 GiB either.
+# timeouts) with backoff and jitter (below). A body that breaks off midway
+# is resumed here from the last byte written (each resume is itself retried by obstore), for as long as
+# the deadline allows while resumes make progress; this many breaks in a row with no byte gained means
+# the object cannot be read from here, and waiting for the deadline would only hide that.
 MAX_RESUMES = 5
+# obstore's own retries are kept quick (3, from 100 ms) so that a store that stays down is waited for
+# here, between 1 and 30 s apart, until FETCH_DEADLINE_SECONDS.
+_RETRIES = 3
+_FIRST_WAIT_SECONDS = 1.0
+_MAX_WAIT_SECONDS = 30.0
 _CONNECT_TIMEOUT = timedelta(seconds=10)
 
 
@@ -118,9 +124,9 @@ def open_store(
         # Plain HTTP only when the operator names an http:// endpoint (an in-cluster store, an emulator).
         client["allow_http"] = options.endpoint.startswith("http://")
     retry: RetryConfig = {
-        "max_retries": 10,
+        "max_retries": _RETRIES,
         "retry_timeout": timedelta(seconds=options.deadline_seconds),
-        "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=15)},
+        "backoff": {"init_backoff": timedelta(milliseconds=100), "max_backoff": timedelta(seconds=1)},
     }
     store: ObjectStore
     if location.provider == "s3":
@@ -148,7 +154,9 @@ def download(location: BucketLocation, options: StoreOptions, sink: Sink) -> str
     deadline = time.monotonic() + options.deadline_seconds
     etag: str | None = None
     total: int | None = None
-    resumes = 0
+    breaks = stuck = 0
+    progress = -1
+    wait = _FIRST_WAIT_SECONDS
     while True:
         get_options: dict[str, Any] = {}
         if sink.size:
@@ -163,7 +171,14 @@ def download(location: BucketLocation, options: StoreOptions, sink: Sink) -> str
             etag = total = None
             continue
         except Exception as e:  # noqa: BLE001 - obstore raises its own and built-in errors
-            raise _refusal(s, e, "download") from None
+            if not _transient(e) or time.monotonic() + wait > deadline:
+                raise _refusal(s, e, "download") from None
+            # The store is down or overloaded past obstore's quick retries: wait longer, until the
+            # deadline, since it may be restarting.
+            time.sleep(wait)
+            wait = min(2 * wait, _MAX_WAIT_SECONDS)
+            continue
+        wait = _FIRST_WAIT_SECONDS
         if total is None:
             meta = result.meta
             total, etag = meta["size"], meta["e_tag"]
@@ -183,11 +198,18 @@ def download(location: BucketLocation, options: StoreOptions, sink: Sink) -> str
             raise
         except Exception as e:  # noqa: BLE001 - a broken or stalled body surfaces as any of several errors
             broken = _one_line(e)
-        resumes += 1
-        if resumes > MAX_RESUMES or time.monotonic() > deadline:
+        breaks += 1
+        stuck = 0 if sink.size > progress else stuck + 1
+        progress = max(progress, sink.size)
+        if stuck > MAX_RESUMES or time.monotonic() > deadline:
+            why = (
+                f"not done after FETCH_DEADLINE_SECONDS ({options.deadline_seconds:g} s)"
+                if stuck <= MAX_RESUMES
+                else f"{stuck} times in a row without progress"
+            )
             raise BundleError(
-                f"cannot download {location.uri} from {s.where}: the transfer broke off {resumes} times, "
-                f"last at {sink.size} of {total} bytes ({broken})"
+                f"cannot download {location.uri} from {s.where}: the transfer broke off {breaks} times, "
+                f"{why}, last at {sink.size} of {total} bytes ({broken})"
             )
 
 
@@ -255,6 +277,16 @@ def _bucket_exists(s: Store) -> bool:
     except Exception as e:  # noqa: BLE001 - anything else: not evidence of a missing bucket
         return not _says_no_bucket(str(e))
     return True
+
+
+def _transient(e: BaseException) -> bool:
+    """Worth waiting for: a refused, reset or timed-out connection, a 5xx. Not: a 4xx (a wrong
+    request or identity does not fix itself), a configuration error."""
+    from obstore.exceptions import GenericError
+
+    if not isinstance(e, GenericError | OSError) or isinstance(e, FileNotFoundError):
+        return False
+    return "status code: 4" not in str(e)
 
 
 def _unreachable(text: str) -> bool:

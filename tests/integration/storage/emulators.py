@@ -106,7 +106,8 @@ def start_seaweedfs(workdir: Path) -> Emulator:
         # Nothing leaves the machine: no usage reports.
         "-master.telemetry=false",
         "-master.volumeSizeLimitMB=64",
-        "-volume.max=4",
+        # Each bucket grows its own volumes; 64 MiB each, not preallocated, holds what the tests write.
+        "-volume.max=32",
         "-s3",
         f"-s3.config={workdir / 's3.json'}",
         "-s3.port.iceberg=0",
@@ -128,7 +129,8 @@ def start_seaweedfs(workdir: Path) -> Emulator:
     )
     try:
         _wait_port(ports["s3"], proc, log)
-        emu.master = f"127.0.0.1:{ports['master']}"  # type: ignore[attr-defined]
+        # host:port.grpcPort, SeaweedFS's notation for a server whose gRPC port is not port + 10000.
+        emu.master = f"127.0.0.1:{ports['master']}.{grpc['master']}"  # type: ignore[attr-defined]
         for bucket in ("models", "public", "private"):
             _wait_for(lambda b=bucket: s3_create_bucket(emu, b), f"create bucket {bucket}", log)
     except BaseException:
@@ -274,8 +276,9 @@ def start_fake_gcs(workdir: Path) -> Emulator:
         "memory",
         "-external-url",
         f"http://127.0.0.1:{port}",
+        # Without a port, so requests through the tests' fault proxy (another port) match it too.
         "-public-host",
-        f"127.0.0.1:{port}",
+        "127.0.0.1",
         "-log-level",
         "warn",
     ]
