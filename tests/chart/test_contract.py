@@ -193,28 +193,44 @@ def test_url_scenario_fetches_with_its_init_container_then_serves(
         assert proc.stop(timeout=30) == 0
 
 
-def test_init_container_refuses_an_archive_with_another_sha256(
+def test_init_container_refuses_an_archive_with_another_sha256_and_the_pod_says_why(
     bundle_archive_server: tuple[str, str], tmp_path: Path
 ) -> None:
+    """Nothing is unpacked; the init container records the reason and succeeds, so the server starts,
+    stays live and not ready, and names the mismatch on /readyz (no init crash loop)."""
     url, sha = bundle_archive_server
     wrong = hashlib.sha256(b"another archive").hexdigest()
     docs = render(
         sets={
+            "server.port": str(free_port()),
             "model.source.type": '"url"',
             "model.source.url.uri": json.dumps(url),
             "model.source.url.sha256": json.dumps(wrong),
         }
     )
-    spec, _ = pod(docs)
+    spec, container = pod(docs)
     init = spec["initContainers"][0]
-    models = tmp_path / "models"
+    models, tmp = tmp_path / "models", tmp_path / "tmp"
     models.mkdir()
-    mounts = pod_mounts(spec, init, {"models": models, "tmp": tmp_path}, {})
+    tmp.mkdir()
+    volumes = {"models": models, "tmp": tmp}
+    mounts = pod_mounts(spec, init, volumes, {})
     path = f"{VENV_BIN}:{SYSTEM_PATH}"
     proc = run(container_argv(init, mounts, path), check=False, env=container_env(init, mounts, path))
-    assert proc.returncode != 0
-    assert sha in proc.stdout + proc.stderr or wrong in proc.stdout + proc.stderr
-    assert list(models.iterdir()) == []
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"expected {wrong}" in proc.stderr
+    assert [p.name for p in models.iterdir()] == ["FETCH_FAILED"]
+
+    with start(container, pod_mounts(spec, container, volumes, {}), tmp) as server:
+
+        def failed() -> tuple[int | None, bytes] | None:
+            result = probe(container, "readiness")
+            return result if b"could not be fetched" in result[1] else None
+
+        status, body = wait_for(failed, 60, "the readiness reason", server)
+        assert status == 503 and f"expected {wrong}".encode() in body and sha.encode() in body
+        assert probe(container, "liveness")[0] == 200
+        assert server.stop(timeout=30) == 0
 
 
 def test_monitoring_scenario_with_auth_serves_the_string_feature_model(
