@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -188,8 +189,11 @@ def start_azurite(workdir: Path) -> Emulator:
         # Azurite reports usage to Microsoft unless told not to: nothing leaves the machine.
         "--disableTelemetry",
     ]
+    # Its own temp folder: where Azurite's telemetry client would buffer what it failed to send, so a
+    # test can check that nothing was.
+    env = {**os.environ, "TMPDIR": str(workdir)}
     with open(log, "wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=workdir, env=env)
     endpoint = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
     emu = Emulator(
         "azure",
