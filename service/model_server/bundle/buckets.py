@@ -167,6 +167,11 @@ def download(location: BucketLocation, options: StoreOptions, sink: Sink) -> str
         try:
             result = obstore.get(s.store, location.key, options=get_options)  # type: ignore[arg-type]
         except PreconditionError:
+            if time.monotonic() > deadline:
+                raise BundleError(
+                    f"cannot download {location.uri}: it kept changing while being read, until "
+                    f"FETCH_DEADLINE_SECONDS ({options.deadline_seconds:g} s)"
+                ) from None
             sink.restart()
             etag = total = None
             continue

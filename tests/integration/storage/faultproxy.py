@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -23,6 +24,8 @@ class FaultProxy:
     faulty: int | None = 1
     requests: list[bytes] = field(default_factory=list)
     broken: int = 0
+    # Called once per fault, before the connection breaks (e.g. to replace the object meanwhile).
+    on_fault: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -71,6 +74,8 @@ class FaultProxy:
             while data := upstream.recv(65536):
                 if self.mode != "pass" and sent + len(data) > self.after and self._take_fault():
                     client.sendall(data[: max(0, self.after - sent)])
+                    if self.on_fault is not None:
+                        self.on_fault()
                     if self.mode == "cut":
                         # shutdown, not just close: the other thread's recv holds the socket open.
                         for sock in (client, upstream):

@@ -284,6 +284,30 @@ def test_a_broken_or_stalled_stream_is_resumed(
     assert (tmp_path / "models" / ARTIFACT).read_bytes() == _PAYLOAD
 
 
+def test_an_object_replaced_mid_download_is_fetched_again_from_the_start(
+    proxied: tuple[Target, FaultProxy], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A resume is pinned to the object's ETag: bytes of the old object never mix with the new one's.
+    On GCS obstore's own resume of the broken body sends no If-Match, so the mix happens there, and the
+    checksum refuses it: never unpacked, but not fetched again either."""
+    t, proxy = proxied
+    old = _large_archive()
+    new_payload = hashlib.shake_256(b"bucket-source-test, version 2").digest(3 * 1024 * 1024)
+    new = tar_gz([member(ARTIFACT, new_payload), member(METADATA, b"{}")])
+    t.put(_key(request), old)
+    proxy.mode, proxy.after = "cut", 1536 * 1024
+    proxy.on_fault = lambda: t.put(_key(request), new)
+    result = fetch(t, t.uri(_key(request)), sha256(new), tmp_path / "models")
+    assert proxy.broken == 1
+    if t.provider == "gcs":
+        assert_refused(result, f"expected {sha256(new)}", "refusing to unpack")
+        assert_nothing_unpacked(tmp_path / "models")
+        return
+    assert result.code == 0, result.stderr
+    assert (tmp_path / "models" / ARTIFACT).read_bytes() == new_payload
+    assert proxy.ranges()[-1] is None, proxy.ranges()  # the last GET read the new object whole
+
+
 def test_a_stream_that_keeps_breaking_fails_with_a_reason(
     proxied: tuple[Target, FaultProxy], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
