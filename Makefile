@@ -14,7 +14,7 @@ LINT_TARGETS :=
 include mk/tools.mk mk/python.mk
 include $(filter-out mk/tools.mk mk/python.mk,$(sort $(wildcard mk/*.mk)))
 
-.PHONY: help serve demo test lint lint-python clean
+.PHONY: help serve demo test test-unit lint lint-python clean
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort -u | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
@@ -25,11 +25,16 @@ $(DEMO_BUNDLE)/metadata.json: $(VENV)/.installed $(wildcard service/model_server
 serve: venv demo ## serve the demo model on http://127.0.0.1:$(PORT)
 	PORT=$(PORT) exec $(VENV)/bin/model-server serve $(DEMO_BUNDLE)
 
-# Every check: tools, lint, then one pytest run (helm-unittest, kubeconform, promtool and the real
-# Prometheus are driven from pytest, so CI reads a single test count).
+# Every check, each once: tools, lint (static analysers), then one pytest run of tests/unit and
+# tests/integration (helm-unittest, kubeconform, promtool, the real Prometheus and the checks that
+# generated files are current are driven from pytest, so CI reads a single test count).
 PYTEST_ARGS ?=
 test: tools venv demo lint ## install what is missing and run every check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The loop while editing: tests/unit needs only the venv (no tools, no linters, no server process).
+test-unit: venv ## the fast tests (seconds; no tools, no processes)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: venv lint-python $(LINT_TARGETS) ## static checks (also part of make test)
 

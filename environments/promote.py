@@ -21,14 +21,16 @@ through first: dev <- staging <- prod. Commands:
   status
       one line per environment and model
 
-Every edit touches only the lines of the fields it changes (comments stay), is re-read and compared
-with what was meant, and is rendered with ``helm template`` (the chart's values.schema.json included)
-before the file is written. Runs on the standard library and PyYAML.
+Every edit goes through ruamel.yaml's round-trip mode, so only the lines of the fields it changes move
+(comments, blank lines and quoting stay); the result is re-read with PyYAML and compared with what was
+meant, and rendered with ``helm template`` (the chart's values.schema.json included) before the file
+is written.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
@@ -42,6 +44,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+from ruamel.yaml.tokens import CommentToken
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_FILE = "env.yaml"
@@ -241,111 +248,139 @@ def history(root: Path, path: Path) -> History:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Line-preserving YAML edits (block mappings of the kind these files use)
+# Round-trip YAML edits: ruamel.yaml keeps every comment, blank line, key order and quote style of the
+# hand-written files, so a promotion's diff is the release lines and nothing else.
 
 
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
+def _round_trip() -> YAML:
+    rt = YAML(typ="rt")
+    rt.preserve_quotes = True
+    # The layout of the files in environments/ (2-space maps, "- " items indented under their key);
+    # a width no line reaches, so long URLs and digests are never folded.
+    rt.indent(mapping=2, sequence=4, offset=2)
+    rt.width = 4096
+    return rt
 
 
-def _is_content(line: str) -> bool:
-    stripped = line.strip()
-    return bool(stripped) and not stripped.startswith("#")
-
-
-def _key_re(key: str) -> re.Pattern[str]:
-    return re.compile(rf"^(?:{re.escape(key)}|\"{re.escape(key)}\"|'{re.escape(key)}')\s*:(?:\s|$)")
-
-
-def _find(lines: list[str], path: tuple[str, ...]) -> tuple[int, int, int] | None:
-    """(first line, end line exclusive, indent) of the entry at path, or None."""
-    lo, hi, indent = 0, len(lines), 0
-    start = end = -1
-    for key in path:
-        start = -1
-        for i in range(lo, hi):
-            line = lines[i]
-            if _is_content(line) and _indent(line) == indent and _key_re(key).match(line[indent:]):
-                start = i
-                break
-        if start < 0:
-            return None
-        end = start + 1
-        for j in range(start + 1, hi):
-            if _is_content(lines[j]):
-                if _indent(lines[j]) <= indent:
-                    break
-                end = j + 1
-        children = [ln for ln in lines[start + 1 : end] if _is_content(ln)]
-        lo, hi = start + 1, end
-        indent = _indent(children[0]) if children else indent + 2
-    return start, end, _indent(lines[start])
-
-
-def _emit(key: str, value: Any, indent: int) -> list[str]:
-    pad = " " * indent
+def _styled(key: str, value: Any) -> Any:
+    """A release value as the hand-written files spell it: enum words plain, every other string
+    double-quoted (a version like 1.10 or a tag like 0123 must never turn into a number)."""
     if isinstance(value, dict):
-        out = [f"{pad}{key}:"]
+        out = CommentedMap()
         for k, v in value.items():
-            out += _emit(str(k), v, indent + 2)
+            out[k] = _styled(str(k), v)
         return out
-    if isinstance(value, bool):
-        return [f"{pad}{key}: {'true' if value else 'false'}"]
-    if isinstance(value, int | float):
-        return [f"{pad}{key}: {value}"]
-    if value is None:
-        return [f"{pad}{key}: null"]
-    if isinstance(value, str):
-        if key in PLAIN_KEYS and WORD_RE.match(value):  # enum words stay plain, like the hand-written files
-            return [f"{pad}{key}: {value}"]
-        return [f"{pad}{key}: {json.dumps(value)}"]  # a JSON string is a double-quoted YAML scalar
-    raise PromotionError(f"cannot write {key}: unsupported value {value!r}")
+    if isinstance(value, str) and not (key in PLAIN_KEYS and WORD_RE.match(value)):
+        return DoubleQuotedScalarString(value)
+    return value
 
 
-def set_path(text: str, path: tuple[str, ...], value: Any) -> str:
-    """Set (value not None) or remove (value None) the entry at path, leaving every other line alone."""
-    lines = text.splitlines()
-    found = _find(lines, path)
-    if value is None:
-        if found is not None:
-            del lines[found[0] : found[1]]
-            parent = _find(lines, path[:-1]) if len(path) > 1 else None
-            if parent is not None and not any(_is_content(ln) for ln in lines[parent[0] + 1 : parent[1]]):
-                return set_path("\n".join(lines) + "\n", path[:-1], None)  # drop the emptied parent
-        return "\n".join(lines) + "\n"
-    if found is not None:
-        start, end, indent = found
-        lines[start:end] = _emit(path[-1], value, indent)
-        return "\n".join(lines) + "\n"
-    # Missing: nest it under the deepest parent that exists, creating the others.
-    for depth in range(len(path) - 1, -1, -1):
-        parent = _find(lines, path[:depth]) if depth else None
-        if depth and parent is None:
-            continue
-        nested: Any = value
-        for key in reversed(path[depth + 1 :]):
-            nested = {key: nested}
-        if parent is None:
-            body = _emit(path[0], nested, 0)
-            while lines and not lines[-1].strip():
-                lines.pop()
-            lines += body
-        else:
-            start, end, indent = parent
-            children = [ln for ln in lines[start + 1 : end] if _is_content(ln)]
-            child_indent = _indent(children[0]) if children else indent + 2
-            lines[end:end] = _emit(path[depth], nested, child_indent)
-        return "\n".join(lines) + "\n"
-    raise AssertionError("unreachable")
+def _last_key(node: CommentedMap) -> Any:
+    return next(reversed(node)) if node else None
+
+
+def _deepest_last(node: CommentedMap, key: Any) -> tuple[CommentedMap, Any]:
+    """ruamel.yaml hangs the blank lines and comments that follow an entry on the deepest last entry
+    of its value: the place to take them from, or give them to."""
+    while isinstance(node[key], CommentedMap) and node[key]:
+        node, key = node[key], _last_key(node[key])
+    return node, key
+
+
+def _take_trailing(node: CommentedMap, key: Any) -> CommentToken | None:
+    """Detach the block of blank lines and comments after entry `key`. A comment at the end of the
+    entry's own line belongs to the entry and stays (ruamel.yaml keeps both in one token)."""
+    node, key = _deepest_last(node, key)
+    slots = node.ca.items.get(key)
+    token = slots[2] if slots and len(slots) > 2 else None
+    if not isinstance(token, CommentToken):
+        return None
+    eol, newline, block = token.value.partition("\n")
+    if not block:
+        return None
+    if eol:
+        token.value = eol + newline
+    else:
+        slots[2] = None
+    return CommentToken("\n" + block, token.start_mark)
+
+
+def _give_trailing(node: CommentedMap, key: Any, token: CommentToken) -> None:
+    node, key = _deepest_last(node, key)
+    slots = node.ca.items.setdefault(key, [None, None, None, None])
+    if isinstance(slots[2], CommentToken):
+        slots[2].value += token.value[1:]  # after that entry's own end-of-line comment
+    else:
+        slots[2] = token
+
+
+def _set(doc: CommentedMap, path: tuple[str, ...], value: Any) -> None:
+    node = doc
+    for depth, key in enumerate(path[:-1]):
+        child = node.get(key)
+        if not isinstance(child, CommentedMap):
+            rest: Any = _styled(path[-1], value)
+            for inner in reversed(path[depth + 1 :]):
+                rest = CommentedMap([(inner, rest)])
+            _put(node, key, rest)
+            return
+        node = child
+    _put(node, path[-1], _styled(path[-1], value))
+
+
+def _put(node: CommentedMap, key: str, value: Any) -> None:
+    if key in node:
+        trailing = _take_trailing(node, key)
+        node[key] = value
+    else:  # appended: what followed the old last entry now follows this one
+        trailing = _take_trailing(node, _last_key(node)) if node else None
+        node[key] = value
+    if trailing is not None:
+        _give_trailing(node, key, trailing)
+
+
+def _remove(doc: CommentedMap, path: tuple[str, ...]) -> None:
+    """Remove the entry at `path`, and each parent it leaves empty. What followed a removed entry
+    moves to the entry before it (in the parent's map when none is left in its own)."""
+    parents = [doc]
+    for key in path[:-1]:
+        child = parents[-1].get(key)
+        if not isinstance(child, CommentedMap):
+            return
+        parents.append(child)
+    carried: CommentToken | None = None
+    for depth, (node, key) in enumerate(zip(reversed(parents), reversed(path), strict=True)):
+        if key not in node or (depth and node[key]):
+            break  # a parent that still holds other fields stays
+        keys = list(node)
+        before = keys[keys.index(key) - 1] if keys.index(key) else None
+        carried = _take_trailing(node, key) or carried
+        del node[key]
+        node.ca.items.pop(key, None)
+        if before is not None and carried is not None:
+            _give_trailing(node, before, carried)
+            carried = None
 
 
 def apply_release(text: str, release: dict[tuple[str, ...], Any], where: str) -> str:
     """The file text with the release fields set to `release` (absent fields removed)."""
     before = load_values(text, where)
-    new = text
+    rt = _round_trip()
+    try:
+        doc = rt.load(text)
+    except YAMLError as exc:  # stricter than PyYAML in places (a duplicate key, for one)
+        raise PromotionError(f"{where}: cannot be edited in place: {exc}") from None
+    if doc is None:
+        doc = CommentedMap()
     for path in RELEASE_FIELDS:
         if dig(before, path) != release.get(path):
-            new = set_path(new, path, release.get(path))
+            if path in release:
+                _set(doc, path, release[path])
+            else:
+                _remove(doc, path)
+    out = io.StringIO()
+    rt.dump(doc, out)
+    new = out.getvalue()
     # Re-read and compare: the edit must change the release and nothing else.
     after = load_values(new, where)
     expected = json.loads(json.dumps(before))

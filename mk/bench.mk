@@ -31,5 +31,5 @@ $(RUNTIME_VENV)/.installed: service/requirements.lock service/pyproject.toml $(w
 bench-lock: $(VENV)/.installed ## re-resolve the MLServer peer's lock (then commit it)
 	$(UV_COMPILE) service/bench/mlserver-requirements.in -o $(MLSERVER_LOCK)
 
-bench-workers: venv demo apt-tools $(RUNTIME_VENV)/.installed ## one worker process per pod or two? (~2 min; README performance section)
+bench-workers: venv demo apt-tools $(RUNTIME_VENV)/.installed ## one worker process per pod or two? (~2 min; docs/performance.md)
 	$(PY) service/bench/workers.py

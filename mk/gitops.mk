@@ -1,6 +1,6 @@
 # GitOps delivery: promotion between environments and the static checks of the GitHub workflows.
 # The Argo CD manifests, the ApplicationSet expansion and the promotion history check are tested by
-# pytest (tests/gitops), so CI reads one test count.
+# pytest (tests/integration/gitops), so CI reads one test count.
 
 LINT_TARGETS += lint-gitops
 

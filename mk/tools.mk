@@ -12,8 +12,13 @@ KUBE_SCORE_VERSION    := v1.20.0
 SEAWEEDFS_VERSION     := v0.0.0-20261109003541-7506e5f91cd6
 FAKE_GCS_VERSION      := v1.56.1
 AZURITE_VERSION       := 3.37.0
-# Debian (bookworm) packages: promtool and a real Prometheus for the monitoring tests, wrk for make bench.
-APT_PACKAGES          := prometheus wrk
+# Generates the charts' values tables (README.md) from the `# --` comments in values.yaml.
+HELM_DOCS_VERSION     := v1.14.2
+# Debian (bookworm) packages: promtool and a real Prometheus for the monitoring tests, wrk for make bench,
+# Chromium and its WebDriver for the browser test of /docs (Debian builds them in matching versions).
+APT_PACKAGES          := prometheus wrk chromium chromium-driver
+# The commands those packages provide: apt-tools installs the packages when one of these is missing.
+APT_COMMANDS          := promtool prometheus wrk chromium chromedriver
 
 TOOLS_DIR := $(CURDIR)/.tools
 TOOLS_BIN := $(TOOLS_DIR)/bin
@@ -40,8 +45,9 @@ SEAWEEDFS_STAMP   := $(STAMPS)/seaweedfs-$(SEAWEEDFS_VERSION)
 FAKE_GCS_STAMP    := $(STAMPS)/fake-gcs-server-$(FAKE_GCS_VERSION)
 AZURITE_STAMP     := $(STAMPS)/azurite-$(AZURITE_VERSION)
 STORAGE_STAMPS    := $(SEAWEEDFS_STAMP) $(FAKE_GCS_STAMP) $(AZURITE_STAMP)
+HELM_DOCS_STAMP   := $(STAMPS)/helm-docs-$(HELM_DOCS_VERSION)
 TOOL_STAMPS := $(HELM_STAMP) $(KUBECONFORM_STAMP) $(ACTIONLINT_STAMP) $(KUBE_SCORE_STAMP) $(UNITTEST_STAMP) \
-  $(STORAGE_STAMPS)
+  $(HELM_DOCS_STAMP) $(STORAGE_STAMPS)
 GO_INSTALL = CGO_ENABLED=0 GOFLAGS=-trimpath go install
 GO_BUILD   = CGO_ENABLED=0 GOFLAGS=-trimpath go build
 
@@ -66,6 +72,10 @@ $(STAMPS)/actionlint-%:
 # Policy scan of rendered manifests (kube-linter's module is not served by the Go proxy here).
 $(STAMPS)/kube-score-%:
 	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) github.com/zegl/kube-score/cmd/kube-score@$*
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/helm-docs-%:
+	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) github.com/norwoodj/helm-docs/cmd/helm-docs@$*
 	@mkdir -p $(STAMPS) && touch $@
 
 # The plugin is just its folder: plugin.yaml plus the binary it names. helm-unittest's go.mod has a
@@ -105,11 +115,11 @@ $(STAMPS)/azurite-%:
 # apt needs root: it is root here; GitHub runners have passwordless sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # No stamp here: a stamp restored from a CI cache would skip the install on a fresh runner, and
-# checking three commands costs nothing. Debian starts a system Prometheus on :9090 at install;
+# checking a few commands costs nothing. Debian starts a system Prometheus on :9090 at install;
 # the tests run their own on free ports, so it is switched off.
 .PHONY: apt-tools
 apt-tools:
-	@if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null || ! command -v wrk >/dev/null; then \
+	@if ! (for c in $(APT_COMMANDS); do command -v $$c >/dev/null || exit 1; done); then \
 	  echo "apt-get install $(APT_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	  $(SUDO) systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true; \

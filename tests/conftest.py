@@ -1,32 +1,13 @@
-"""Shared by every area's tests: repository paths, the pinned tools' environment, the demo bundles.
-
-The real server process helper is tests/serverproc.py (``from serverproc import start_server``).
-"""
+"""Session fixtures every suite shares: the demo bundles and the Kubernetes schemas. Helpers live in the
+support package (``from support.<module> import <name>``); this file only defines fixtures."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-TOOLS = ROOT / ".tools"
-SERVICE_SRC = ROOT / "service" / "model_server"
-
-
-def tools_env() -> dict[str, str]:
-    """os.environ plus the PATH and HELM_* variables that find the tools `make tools` installed."""
-    env = dict(os.environ)
-    env["PATH"] = f"{TOOLS / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    for name, sub in (
-        ("HELM_PLUGINS", "plugins"),
-        ("HELM_CACHE_HOME", "cache"),
-        ("HELM_CONFIG_HOME", "config"),
-        ("HELM_DATA_HOME", "data"),
-    ):
-        env[name] = str(TOOLS / "helm" / sub)
-    return env
+from support.kube import write_k8s_schemas
+from support.paths import ROOT, SERVICE_SRC
 
 
 def _fresh(bundles: Path) -> bool:
@@ -62,3 +43,9 @@ def iris_bundle(demo_bundles: Path) -> Path:
 @pytest.fixture(scope="session")
 def sales_bundle(demo_bundles: Path) -> Path:
     return demo_bundles / "sales-regressor"
+
+
+@pytest.fixture(scope="session")
+def k8s_schema_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """kubernetes-validate's schemas for every version the chart is checked against (support.kube)."""
+    return write_k8s_schemas(tmp_path_factory.mktemp("k8s-schemas"))

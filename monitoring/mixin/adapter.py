@@ -1,7 +1,8 @@
 """prometheus-adapter values: the per-pod custom metric the chart's HPA scales on.
 
-The chart's HPA asks for the pods metric ``model_server_requests_per_second`` (contract section 2):
-the rate of prediction requests each pod answered, whatever their status (a shed request is load too).
+The chart's HPA asks for the pods metric ``model_server_requests_per_second`` (docs/design/contracts.md,
+"Labels"): the rate of prediction requests each pod answered, whatever their status (a shed request is
+load too).
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from model_server.runtime.drift import PSI_MODERATE, PSI_SIGNIFICANT
 
-# Target labels Prometheus attaches (contract section 2): the chart's ServiceMonitor copies the pod
-# labels model-server.io/model and model-server.io/model-version; Prometheus adds namespace and pod.
+# Target labels Prometheus attaches (docs/design/contracts.md, "Labels"): the chart's ServiceMonitor
+# copies the pod labels model-server.io/model and model-server.io/model-version; Prometheus adds
+# namespace and pod.
 MODEL_LABELS = ("namespace", "model")
 BY_MODEL = "namespace, model"
 

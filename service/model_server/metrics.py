@@ -1,6 +1,6 @@
 """Every Prometheus metric the server exports: the one source of truth for their names.
 
-Dashboards, alert rules, the prometheus-adapter rule and the README table are checked against
+Dashboards, alert rules, the prometheus-adapter rule and the docs' metrics table are checked against
 ``METRIC_NAMES`` by the tests, so renaming a metric here breaks them loudly rather than silently.
 
 Rules kept here:
@@ -20,7 +20,7 @@ Rules kept here:
   ServiceMonitor ``service`` (and ``node``). That is why the request metrics label the route
   template ``route``, not ``endpoint``: an ``endpoint`` label would arrive as ``exported_endpoint``
   in every cluster scraped by the operator, and in any scrape config that sets that target label.
-  tests/monitoring/test_stack_values.py checks these names against that list.
+  tests/integration/monitoring/test_stack_values.py checks these names against that list.
 
 This module does not import the web framework: the runtime records into these objects too.
 """

@@ -3,7 +3,7 @@
 ``capacity`` finds the sustainable rate with a closed loop (no request is ever refused at that
 concurrency); ``curve`` then offers fixed multiples of it open loop and records, per step, the
 accepted rate, the shed (429) and late (504) answers, latency percentiles of the accepted ones and the
-server's resident memory after the step. Used by tests/reliability/test_overload.py (which asserts
+server's resident memory after the step. Used by tests/integration/reliability/test_overload.py (which asserts
 counts and states) and by service/bench/overload.py (which prints the curve in `make bench`).
 """
 

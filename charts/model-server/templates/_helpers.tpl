@@ -55,8 +55,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-Model labels (the contract with monitoring: the ServiceMonitor turns them into the target labels
-`model` and `model_version`). The schema keeps both label-safe.
+Model labels (the contract with monitoring, docs/design/contracts.md: the ServiceMonitor turns them
+into the target labels `model` and `model_version`). The schema keeps both label-safe.
 */}}
 {{- define "model-server.modelLabels" -}}
 model-server.io/model: {{ .Values.model.name | quote }}
@@ -273,8 +273,8 @@ duplicated name would make server-side apply and strategic merge patches fail), 
 {{- end }}
 
 {{/*
-Labels of the monitoring resources: the standard labels, the `release` label kube-prometheus-stack
-selects on, then the resource's extra labels. Call with (list $ extraLabels fixedLabels); on a clash the
+Labels of the ServiceMonitor: the standard labels, the `release` label kube-prometheus-stack selects
+on, then its extra labels. Call with (list $ extraLabels fixedLabels); on a clash the
 standard and fixed labels win.
 */}}
 {{- define "model-server.monitoringLabels" -}}

@@ -1,7 +1,7 @@
 """The one-model dashboard: is this model healthy, fast, and still seeing the data it was trained on?
 
 Pick a namespace (environment), a model and one or more versions; each row answers one question
-(its title). The README's monitoring section lists the rows.
+(its title). docs/operations/monitoring.md lists the rows.
 """
 
 from __future__ import annotations

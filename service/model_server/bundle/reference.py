@@ -1,6 +1,7 @@
 """Reference statistics of the training data, written into metadata.json for drift monitoring.
 
-The format is the contract with drift.py (contract section 4):
+The format is the contract with runtime/drift.py (docs/design/contracts.md, "The drift reference in a
+bundle"):
 numeric:     {"kind": "numeric", "edges": [e1..ek], "counts": [c0..ck]}  (k <= 9 distinct deciles;
              bin 0 is (-inf, e1], bin i is (e_i, e_{i+1}], bin k is (e_k, +inf))
 categorical: {"kind": "categorical", "counts": {"<value>": n, ...}}  (at most 50 values, the rest

@@ -18,6 +18,8 @@ from ..errors import ClientError
 from ..metrics import Metrics
 from ..runtime.lifecycle import ModelRuntime
 from ..settings import Settings
+from .docs import install_docs
+from .endpoints import OPENAPI_URL
 from .fastpath import FastPredict
 from .middleware import AccessLog, InFlight, Limits
 from .openapi import install_openapi
@@ -56,6 +58,8 @@ def create_app(
         description="Predictions from a scikit-learn model bundle: named features, Open Inference Protocol "
         "(V2) and KServe V1.",
         lifespan=lifespan,
+        docs_url=None,  # docs.py serves /docs with its own copy of Swagger UI
+        openapi_url=OPENAPI_URL,
         redoc_url=None,
         # FastAPI's OpenTelemetry hook asks for the global providers on every request (~8 us); this
         # server exports Prometheus metrics and no spans, so the hook only costs (make bench profile).
@@ -69,8 +73,7 @@ def create_app(
 
     @app.exception_handler(ClientError)
     async def client_error(request: Request, exc: ClientError) -> Response:
-        request.state.error = exc.message
-        return error_response(exc, metrics)
+        return error_response(request.scope, exc, metrics)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
@@ -98,6 +101,7 @@ def create_app(
         )
 
     install_openapi(app)
+    install_docs(app)
     app.add_middleware(FastPredict)  # innermost: after the limits, before FastAPI's router (fastpath.py)
     tokens = TokenFile(settings.auth_tokens_file) if settings.auth_tokens_file is not None else None
     app.add_middleware(

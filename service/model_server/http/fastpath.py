@@ -1,4 +1,4 @@
-"""Prediction POSTs go straight to their handler in routes.py, past FastAPI's router.
+"""Prediction POSTs go straight to their handler (handlers.predict), past FastAPI's router.
 
 Measured (make bench, profile of a 1-row V2 infer under load): FastAPI matched every request against
 each route in turn (a regular expression per route, ~25 routes) and then solved the endpoint's
@@ -6,6 +6,7 @@ parameters; that was about 40 % of the server's CPU per prediction. Prediction p
 middleware has already classified them (endpoints.py), so this ASGI layer calls the very handlers the
 routes call, with the same error handling: ClientError -> its status and ``{"error": ...}`` through
 the same ``error_response``; anything else propagates to the app's 500 handler, as from a route.
+Both the routes and this layer are derived from the one endpoint table (endpoints.py).
 
 The FastAPI routes stay: they document the endpoints in /docs and OpenAPI, and serve anything this
 layer does not take. A route that gains a dependency (``Depends``: authentication, say) is never
@@ -23,37 +24,31 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import ClientError
-from . import routes
+from . import handlers, routes
+from .endpoints import PREDICTION_ROUTES, Route
 from .middleware import endpoint_of
 from .responses import error_response
 
 Handler = Callable[[Request, str], Awaitable[Response]]
-_V1_PREFIX, _V1_SUFFIX = len("/v1/models/"), len(":predict")
 
 
-async def _named(request: Request, path: str) -> Response:
-    return await routes.predict(request)
+def _direct(route: Route) -> Handler:
+    """The prediction handler called with the parameters of the (already classified) path."""
+    codec, pattern = route.codec, route.pattern
+    assert codec is not None
+
+    async def call(request: Request, path: str) -> Response:
+        match = pattern.match(path)
+        assert match is not None  # the path was classified as this endpoint
+        params = match.groupdict()
+        return await handlers.predict(request, codec, params.get("name"), params.get("version"))
+
+    return call
 
 
-async def _v1(request: Request, path: str) -> Response:
-    return await routes.v1_predict(path[_V1_PREFIX:-_V1_SUFFIX], request)
-
-
-async def _v2(request: Request, path: str) -> Response:
-    return await routes.v2_infer(path.split("/")[3], request)
-
-
-async def _v2_version(request: Request, path: str) -> Response:
-    parts = path.split("/")  # /v2/models/{name}/versions/{version}/infer
-    return await routes.v2_infer_version(parts[3], parts[5], request)  # type: ignore[no-any-return]
-
-
-# endpoint template (endpoints.py) -> (the FastAPI route's endpoint function, the direct call)
+# endpoint template -> (the FastAPI route's endpoint function, the direct call)
 _CANDIDATES: dict[str, tuple[Callable[..., object], Handler]] = {
-    "/predict": (routes.predict, _named),
-    "/v1/models/{name}:predict": (routes.v1_predict, _v1),
-    "/v2/models/{name}/infer": (routes.v2_infer, _v2),
-    "/v2/models/{name}/versions/{version}/infer": (routes.v2_infer_version, _v2_version),
+    r.template: (routes.PREDICTION_ENDPOINTS[r.template], _direct(r)) for r in PREDICTION_ROUTES
 }
 
 
@@ -105,6 +100,5 @@ class FastPredict:
         try:
             response = await handler(request, scope["path"])
         except ClientError as exc:
-            request.state.error = exc.message
-            response = error_response(exc, scope["app"].state.metrics)
+            response = error_response(scope, exc, scope["app"].state.metrics)
         await response(scope, receive, send)

@@ -22,15 +22,11 @@ from ..errors import DeadlineExceeded, Overloaded, PayloadTooLarge, UnsupportedM
 from ..metrics import Metrics
 from ..settings import Settings
 from .endpoints import Endpoint, classify
-from .responses import send_error
+from .responses import error_response
 
 log = logging.getLogger("model_server.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_JSON_TYPES = frozenset({"application/json"})
-# Stock Open Inference Protocol clients (tritonclient) send no content type, and binary tensor data
-# is raw bytes after the JSON header.
-_V2_TYPES = frozenset({"", "application/json", "application/octet-stream"})
 LOGGED_BODY_BYTES = 16 * 1024
 
 
@@ -139,12 +135,11 @@ class Limits:
         if scope["type"] != "http" or scope["method"] != "POST" or not endpoint_of(scope).prediction:
             await self.app(scope, receive, send)
             return
-        s, state = self.settings, scope["state"]
+        s = self.settings
         # Authentication first: a caller without a token learns nothing, not even how busy we are.
         error = self._authenticate(scope) or self._precheck(scope)
         if error is not None:
-            state["error"] = error.message
-            await send_error(send, error, self.metrics)
+            await error_response(scope, error, self.metrics)(scope, receive, send)
             return
         limit = s.max_body_bytes
         received = 0
@@ -179,8 +174,7 @@ class Limits:
                 f"the request took longer than {s.request_timeout_seconds:g} s (REQUEST_TIMEOUT_SECONDS) and "
                 "was abandoned: the server is overloaded or the batch is too large"
             )
-            state["error"] = err.message
-            await send_error(send, err, self.metrics)
+            await error_response(scope, err, self.metrics)(scope, receive, send)
         finally:
             self.in_flight.count -= 1
             self.metrics.in_flight.dec()
@@ -198,8 +192,7 @@ class Limits:
                 "(MAX_IN_FLIGHT): retry shortly"
             )
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-        allowed = _V2_TYPES if endpoint_of(scope).protocol == "v2" else _JSON_TYPES
-        if content_type not in allowed:
+        if content_type not in endpoint_of(scope).content_types:
             shown = content_type or "none"
             return UnsupportedMediaType(
                 f"content type {shown} is not accepted here: send Content-Type: application/json"

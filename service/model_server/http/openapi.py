@@ -13,10 +13,14 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..bundle.metadata import sample_record
+from ..protocols import named
 from ..runtime.lifecycle import ModelRuntime
 from ..types import Metadata
+from .endpoints import PREDICTION_ROUTES
 
 _PY_TYPES: dict[str, Any] = {"float": float, "int": int, "string": str}
+# The named-feature endpoint, whose body this module describes (its path as the endpoint table has it).
+NAMED_PREDICT = next(r.template for r in PREDICTION_ROUTES if r.codec is named.CODEC)
 
 
 def record_model(meta: Metadata) -> type[BaseModel]:
@@ -56,7 +60,7 @@ def install_openapi(app: FastAPI) -> None:
             inst_schema = instances.model_json_schema(ref_template="#/components/schemas/{model}")
             inst_schema.pop("$defs", None)
             defs["Instances"] = inst_schema
-            op = schema["paths"]["/predict"]["post"]
+            op = schema["paths"][NAMED_PREDICT]["post"]
             op["description"] = f"Model {meta.name} {meta.version} ({meta.task}): one record or many."
             op["parameters"] = [
                 {

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 from starlette.responses import Response
-from starlette.types import Send
+from starlette.types import Scope
 
 from ..errors import ClientError
 from ..metrics import Metrics
@@ -28,16 +28,11 @@ def error_headers(err: ClientError) -> dict[str, str]:
     return headers | getattr(err, "headers", {})
 
 
-def error_response(err: ClientError, metrics: Metrics) -> Response:
+def error_response(scope: Scope, err: ClientError, metrics: Metrics) -> Response:
+    """The one way a client error becomes an answer, from a route, the fast path or the middleware:
+    its status, ``{"error": message}`` and headers. The message goes to the request's log line
+    (middleware.AccessLog) and the kind to model_server_prediction_errors_total. From ASGI middleware,
+    before any route ran, send it with ``await error_response(...)(scope, receive, send)``."""
+    scope.setdefault("state", {})["error"] = err.message
     metrics.prediction_errors.labels(kind=err.kind).inc()
     return json_response({"error": err.message}, err.status, error_headers(err))
-
-
-async def send_error(send: Send, err: ClientError, metrics: Metrics) -> None:
-    """The same error from ASGI middleware, before any route ran."""
-    metrics.prediction_errors.labels(kind=err.kind).inc()
-    body = orjson.dumps({"error": err.message})
-    headers = [(b"content-type", JSON.encode()), (b"content-length", str(len(body)).encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in error_headers(err).items()]
-    await send({"type": "http.response.start", "status": err.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import InvalidInput
 from ..features import InputSchema, Rows, json_type
 from ..types import Metadata, Prediction
+from .codec import JsonCodec
 from .wire import dumps, labels_to_json, parse_json
 
 
@@ -46,3 +47,6 @@ def encode(meta: Metadata, prediction: Prediction) -> bytes:
             dict(zip(classes, row, strict=True)) for row in prediction.probabilities.tolist()
         ]
     return dumps(out)
+
+
+CODEC = JsonCodec("named", decode, encode)

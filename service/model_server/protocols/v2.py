@@ -1,84 +1,52 @@
-"""The Open Inference Protocol (KServe V2) REST codec (pure: body bytes <-> rows, no I/O).
+"""The Open Inference Protocol's REST binding, ``POST /v2/models/{name}[/versions/{version}]/infer``
+(pure: body bytes <-> rows, no I/O). The protocol's own rules (datatypes, shapes, tensors to rows,
+outputs) are in oip.py.
 
-Inputs: one 2-D numeric tensor ``[rows, features]`` in feature order, or one tensor per feature
-(shape ``[rows]`` or ``[rows, 1]``; BYTES for string features). Tensor data comes as JSON (flat or
-nested, row-major) or, with the binary tensor data extension that ``tritonclient`` uses by default,
-as raw little-endian bytes after the JSON header (``Inference-Header-Content-Length``).
-
-Outputs: ``predictions`` (labels or values, shape ``[rows]``), and for classifiers with
-``predict_proba``: ``probabilities`` (FP64 ``[rows, classes]``) and ``classes`` (the labels of those
-columns, ``[classes]``). Outputs are returned as binary data when the request asks for it.
+Tensor data comes as JSON (flat or nested, row-major) or, with the binary tensor data extension that
+``tritonclient`` uses by default, as raw little-endian bytes after the JSON header
+(``Inference-Header-Content-Length``). Outputs are returned as binary data when the request asks for
+it.
 """
 
 from __future__ import annotations
 
-import math
-import struct
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .. import __version__
 from ..errors import InvalidInput
-from ..features import InputSchema, Rows, json_type
+from ..features import InputSchema, json_type
 from ..types import Metadata, Prediction
+from . import oip
+from .codec import Decoded, Encoded, Options
+from .oip import InferRequest
 from .wire import dumps, parse_json
 
-NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
-    "BOOL": np.dtype(np.bool_),
-    "UINT8": np.dtype("<u1"),
-    "UINT16": np.dtype("<u2"),
-    "UINT32": np.dtype("<u4"),
-    "UINT64": np.dtype("<u8"),
-    "INT8": np.dtype("<i1"),
-    "INT16": np.dtype("<i2"),
-    "INT32": np.dtype("<i4"),
-    "INT64": np.dtype("<i8"),
-    "FP16": np.dtype("<f2"),
-    "FP32": np.dtype("<f4"),
-    "FP64": np.dtype("<f8"),
-}
-DATATYPES = (*NUMPY_DTYPES, "BYTES")
-OUTPUTS = ("predictions", "probabilities", "classes")
-_INPUT_DTYPE = {"float": "FP64", "int": "INT64", "string": "BYTES"}
+HEADER_LENGTH = "Inference-Header-Content-Length"
 _INPUT_KEYS = frozenset({"name", "shape", "datatype", "data", "parameters"})
 
 
-@dataclass(frozen=True)
-class InferRequest:
-    id: str | None
-    rows: Rows
-    outputs: tuple[str, ...] | None  # None: the default set
-    binary_outputs: frozenset[str]
-    binary_default: bool
-    parameters: dict[str, Any]
+class V2Codec:
+    protocol = "v2"
+    # Stock Open Inference Protocol clients (tritonclient) send no content type, and binary tensor
+    # data is raw bytes after the JSON header.
+    content_types = frozenset({"", "application/json", "application/octet-stream"})
+
+    def decode(self, body: bytes, options: Options, schema: InputSchema, meta: Metadata) -> Decoded:
+        raw = options.header_length
+        if raw is not None and not raw.strip().isdigit():
+            raise InvalidInput(f"{HEADER_LENGTH} must be a byte count, got {raw!r}")
+        req = decode(body, int(raw) if raw else None, schema)
+        return Decoded(req.rows, oip.wants_probabilities(req, meta, options.default_probabilities), req)
+
+    def encode(self, meta: Metadata, decoded: Decoded, prediction: Prediction) -> Encoded:
+        body, header_length = encode(meta, decoded.request, prediction)
+        if header_length is None:
+            return Encoded(body)
+        return Encoded(body, "application/octet-stream", {HEADER_LENGTH: str(header_length)})
 
 
-def server_metadata() -> dict[str, Any]:
-    return {"name": "model-server", "version": __version__, "extensions": ["binary_tensor_data"]}
-
-
-def model_metadata(meta: Metadata) -> dict[str, Any]:
-    outputs: list[dict[str, Any]] = [
-        {"name": "predictions", "datatype": _label_datatype(meta), "shape": [-1]}
-    ]
-    if meta.has_predict_proba and meta.classes is not None:
-        n = len(meta.classes)
-        outputs += [
-            {"name": "probabilities", "datatype": "FP64", "shape": [-1, n]},
-            {"name": "classes", "datatype": _classes_datatype(meta), "shape": [n]},
-        ]
-    return {
-        "name": meta.name,
-        "versions": [meta.version],
-        "platform": "scikit-learn",
-        "inputs": [{"name": f.name, "datatype": _INPUT_DTYPE[f.dtype], "shape": [-1]} for f in meta.features],
-        "outputs": outputs,
-    }
-
-
-# ---- request ----------------------------------------------------------------------------------
+CODEC = V2Codec()
 
 
 def decode(body: bytes, header_length: int | None, schema: InputSchema) -> InferRequest:
@@ -117,8 +85,8 @@ def decode(body: bytes, header_length: int | None, schema: InputSchema) -> Infer
     if offset != len(binary):
         raise InvalidInput(f"the body has {len(binary) - offset} bytes of binary data that no input claims")
 
-    rows = _rows(tensors, schema)
-    outputs, binary_outputs = _requested_outputs(data.get("outputs"))
+    rows = oip.rows(tensors, schema)
+    outputs, binary_outputs = oip.requested_outputs(data.get("outputs"))
     return InferRequest(
         id=req_id,
         rows=rows,
@@ -138,13 +106,9 @@ def _tensor(i: int, spec: Any, binary: memoryview, offset: int) -> tuple[np.ndar
     unknown = sorted(set(spec) - _INPUT_KEYS)
     if unknown:
         raise InvalidInput(f"input '{name}' has unknown field(s): {', '.join(unknown)}")
-    datatype = spec.get("datatype")
-    if datatype not in DATATYPES:
-        raise InvalidInput(f"input '{name}' has datatype {datatype!r}; supported: {', '.join(DATATYPES)}")
+    datatype = oip.check_datatype(name, spec.get("datatype"))
     shape = spec.get("shape")
-    if type(shape) is not list or not shape or any(type(d) is not int or d < 0 for d in shape):
-        raise InvalidInput(f"input '{name}' needs \"shape\": a list of non-negative integers, got {shape!r}")
-    count = math.prod(shape)
+    count = oip.element_count(name, shape)
     params = spec.get("parameters") or {}
     if type(params) is not dict:
         raise InvalidInput(f"input '{name}' \"parameters\" must be an object")
@@ -157,198 +121,25 @@ def _tensor(i: int, spec: Any, binary: memoryview, offset: int) -> tuple[np.ndar
                 f"input '{name}' binary_data_size {size!r} runs past the {len(binary)} bytes of binary data"
             )
         raw = binary[offset : offset + size]
-        arr = _from_binary(name, datatype, raw, count)
+        arr = oip.from_raw(name, datatype, raw, count)
         used = size
     else:
         if "data" not in spec:
             raise InvalidInput(f"input '{name}' has no \"data\"")
-        arr = _from_json(name, datatype, spec["data"], count)
+        arr = oip.from_values(name, datatype, spec["data"], count)
         used = 0
     return arr.reshape(shape), used
 
 
-def _from_binary(name: str, datatype: str, raw: memoryview, count: int) -> np.ndarray:
-    if datatype == "BYTES":
-        values: list[str] = []
-        pos, end = 0, len(raw)
-        while pos < end:
-            if pos + 4 > end:
-                raise InvalidInput(f"input '{name}' BYTES data is truncated")
-            (n,) = struct.unpack_from("<I", raw, pos)
-            pos += 4
-            if pos + n > end:
-                raise InvalidInput(f"input '{name}' BYTES data is truncated")
-            values.append(_utf8(name, bytes(raw[pos : pos + n])))
-            pos += n
-        if len(values) != count:
-            raise InvalidInput(f"input '{name}' has {len(values)} BYTES elements, its shape says {count}")
-        return np.array(values, dtype=object)
-    dtype = NUMPY_DTYPES[datatype]
-    if len(raw) != count * dtype.itemsize:
-        raise InvalidInput(
-            f"input '{name}' has {len(raw)} bytes of {datatype} data, "
-            f"its shape needs {count * dtype.itemsize}"
-        )
-    return np.frombuffer(raw, dtype=dtype)
-
-
-def _utf8(name: str, b: bytes) -> str:
-    try:
-        return b.decode()
-    except UnicodeDecodeError:
-        raise InvalidInput(f"input '{name}' has BYTES that are not UTF-8 text") from None
-
-
-def _flatten(data: Any) -> list[Any]:
-    if type(data) is not list:
-        return [data]
-    if not any(type(v) is list for v in data):
-        return data
-    flat: list[Any] = []
-    stack = [iter(data)]
-    while stack:
-        for v in stack[-1]:
-            if type(v) is list:
-                stack.append(iter(v))
-                break
-            flat.append(v)
-        else:
-            stack.pop()
-    return flat
-
-
-def _from_json(name: str, datatype: str, data: Any, count: int) -> np.ndarray:
-    values = _flatten(data)
-    if len(values) != count:
-        raise InvalidInput(f"input '{name}' has {len(values)} values, its shape says {count}")
-    types = {type(v) for v in values}
-    if datatype == "BYTES":
-        if not types <= {str}:
-            bad = next(v for v in values if type(v) is not str)
-            raise InvalidInput(f"input '{name}' is BYTES: every value must be a string, got {json_type(bad)}")
-        return np.array(values, dtype=object)
-    if datatype == "BOOL":
-        if not types <= {bool}:
-            bad = next(v for v in values if type(v) is not bool)
-            raise InvalidInput(
-                f"input '{name}' is BOOL: every value must be true or false, got {json_type(bad)}"
-            )
-        return np.array(values, dtype=np.bool_)
-    allowed = {int, float} if datatype.startswith("FP") else {int}
-    if not types <= allowed:
-        bad = next(v for v in values if type(v) not in allowed)
-        kind = "a number" if datatype.startswith("FP") else "an integer"
-        raise InvalidInput(
-            f"input '{name}' is {datatype}: every value must be {kind}, got {json_type(bad)} {bad!r}"
-        )
-    try:
-        return np.array(values, dtype=NUMPY_DTYPES[datatype])
-    except (OverflowError, ValueError) as e:
-        raise InvalidInput(f"input '{name}' has values that do not fit {datatype}: {e}") from None
-
-
-def _rows(tensors: dict[str, np.ndarray], schema: InputSchema) -> Rows:
-    if len(tensors) == 1:
-        ((name, arr),) = tensors.items()
-        if arr.ndim == 2 and not (name in schema.name_set and arr.shape[1] == 1 and schema.width > 1):
-            if arr.dtype == object:
-                raise InvalidInput(
-                    f"input '{name}' is a 2-D BYTES tensor: send one tensor per feature instead"
-                )
-            return schema.from_matrix(arr)
-    columns: dict[str, np.ndarray] = {}
-    for name, arr in tensors.items():
-        if arr.ndim == 2 and arr.shape[1] == 1:
-            arr = arr[:, 0]
-        if arr.ndim != 1:
-            raise InvalidInput(
-                f"input '{name}' has shape {list(arr.shape)}: a per-feature input must have shape "
-                "[rows] or [rows, 1], or send a single [rows, features] tensor"
-            )
-        columns[name] = arr
-    return schema.from_columns(columns)
-
-
-def _requested_outputs(outputs: Any) -> tuple[tuple[str, ...] | None, frozenset[str]]:
-    if outputs is None:
-        return None, frozenset()
-    if type(outputs) is not list:
-        raise InvalidInput('"outputs" must be a list')
-    names: list[str] = []
-    binary: set[str] = set()
-    for out in outputs:
-        name = out.get("name") if type(out) is dict else None
-        if name not in OUTPUTS:
-            raise InvalidInput(f"unknown output {name!r}: this server returns {', '.join(OUTPUTS)}")
-        names.append(name)
-        params = out.get("parameters") or {}
-        if type(params) is dict and params.get("binary_data") is True:
-            binary.add(name)
-    return tuple(names), frozenset(binary)
-
-
-def wants_probabilities(req: InferRequest, meta: Metadata, default: bool) -> bool:
-    if req.outputs is not None:
-        return "probabilities" in req.outputs
-    flag = req.parameters.get("return_probabilities")
-    if flag is not None:
-        if type(flag) is not bool:
-            raise InvalidInput("parameter return_probabilities must be true or false")
-        return flag
-    return default and meta.has_predict_proba
-
-
-# ---- response ---------------------------------------------------------------------------------
-
-
-def _label_datatype(meta: Metadata) -> str:
-    if meta.task == "regressor":
-        return "FP64"
-    return _classes_datatype(meta)
-
-
-def _classes_datatype(meta: Metadata) -> str:
-    classes = meta.classes or ()
-    if all(type(c) is bool for c in classes):
-        return "BOOL"
-    if all(type(c) is int for c in classes):
-        return "INT64"
-    if all(type(c) in (int, float) for c in classes):
-        return "FP64"
-    return "BYTES"
-
-
 def encode(meta: Metadata, req: InferRequest, prediction: Prediction) -> tuple[bytes, int | None]:
     """The response body, and the JSON header length when binary outputs follow it."""
-    names = req.outputs
-    if names is None:
-        names = ("predictions",) + (
-            ("probabilities", "classes") if prediction.probabilities is not None else ()
-        )
-    label_type = _label_datatype(meta)
-    tensors: dict[str, tuple[str, list[int], np.ndarray]] = {}
-    preds = prediction.predictions
-    tensors["predictions"] = (label_type, [len(preds)], _as_datatype(label_type, preds))
-    if prediction.probabilities is not None:
-        proba = prediction.probabilities
-        classes = np.asarray(meta.classes or (), dtype=object)
-        ctype = _classes_datatype(meta)
-        tensors["probabilities"] = ("FP64", list(proba.shape), proba)
-        tensors["classes"] = (ctype, [len(classes)], _as_datatype(ctype, classes))
-    elif "classes" in names and meta.classes is not None:
-        classes = np.asarray(meta.classes, dtype=object)
-        ctype = _classes_datatype(meta)
-        tensors["classes"] = (ctype, [len(classes)], _as_datatype(ctype, classes))
-
     outputs: list[dict[str, Any]] = []
     chunks: list[bytes] = []
-    for name in names:
-        if name not in tensors:
-            raise InvalidInput(f"output '{name}' is not available for this model")
-        datatype, shape, arr = tensors[name]
-        out: dict[str, Any] = {"name": name, "datatype": datatype, "shape": shape}
-        if req.binary_default or name in req.binary_outputs:
-            raw = _to_binary(datatype, arr)
+    for tensor in oip.output_tensors(meta, req, prediction):
+        arr = tensor.data
+        out: dict[str, Any] = {"name": tensor.name, "datatype": tensor.datatype, "shape": tensor.shape}
+        if req.binary_default or tensor.name in req.binary_outputs:
+            raw = oip.to_raw(tensor.datatype, arr)
             out["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
         else:
@@ -362,25 +153,3 @@ def encode(meta: Metadata, req: InferRequest, prediction: Prediction) -> tuple[b
     if not chunks:
         return header, None
     return header + b"".join(chunks), len(header)
-
-
-def _as_datatype(datatype: str, values: np.ndarray) -> np.ndarray:
-    if datatype == "BYTES":
-        return np.asarray([str(v) for v in values.tolist()], dtype=object)
-    if datatype == "BOOL":
-        return np.asarray(values, dtype=np.bool_)
-    return np.asarray(values, dtype=NUMPY_DTYPES[datatype])
-
-
-def _to_binary(datatype: str, arr: np.ndarray) -> bytes:
-    if datatype == "BYTES":
-        parts = []
-        for v in arr.ravel().tolist():
-            b = str(v).encode()
-            parts.append(struct.pack("<I", len(b)) + b)
-        return b"".join(parts)
-    return np.ascontiguousarray(arr, dtype=NUMPY_DTYPES[datatype]).tobytes()
-
-
-def error_body(message: str) -> bytes:
-    return dumps({"error": message})

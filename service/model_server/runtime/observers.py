@@ -1,4 +1,5 @@
-"""What watches predictions after every successful model call (contract section 4).
+"""What watches predictions after every successful model call (docs/design/contracts.md, "The drift
+reference in a bundle").
 
 ``build_observers`` returns the list the runtime calls from its worker thread, never on the event
 loop, with the rows the model saw and its predictions. Observers must be cheap and must not raise
