@@ -63,9 +63,7 @@ def variable_queries() -> list[tuple[str, str, str]]:
     ]
 
 
-def helm_template(
-    *values_files: Path, chart: Path = CHART, sets: dict[str, str] | None = None
-) -> list[dict]:
+def helm_template(*values_files: Path, chart: Path = CHART, sets: dict[str, str] | None = None) -> list[dict]:
     """A chart (default: the model chart) rendered with these values files and ``sets`` (JSON values),
     as the monitoring tests read it."""
     return render(*values_files, sets=sets, kube_version="1.31.0", chart=chart, release="t", namespace=None)

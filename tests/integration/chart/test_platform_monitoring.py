@@ -12,7 +12,7 @@ import pytest
 import yaml
 from support.helm import render
 from support.kube import kube_versions
-from support.paths import CRD_SCHEMAS, PLATFORM_CHART, ROOT
+from support.paths import CRD_SCHEMAS, PLATFORM_CHART
 from support.tools import run, tool
 
 PLATFORM = PLATFORM_CHART

@@ -1,27 +1,16 @@
 """The bucket-source suite: `model-server push` and `fetch --bucket` against real storage servers.
 
-The three servers (emulators.py) start once per session on 127.0.0.1 and stop at its end; each test
-writes its own objects under its own keys. Every CLI run gets an environment with no cloud credentials
+The three servers (tests/support/emulators.py) start once per session on 127.0.0.1 and stop at its
+end; each test writes its own objects under its own keys. Every CLI run gets an environment with no cloud credentials
 but the ones the test names, so nothing falls back to a cloud metadata service.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
-# Appended, not prepended: tests/ (pythonpath) keeps winning for shared helpers. tests/reliability
-# holds the url source's hostile archives, reused here.
-for path in (HERE, ROOT / "tests" / "reliability"):
-    if str(path) not in sys.path:
-        sys.path.append(str(path))
-
-import emulators  # noqa: E402
+from support import emulators
 
 
 @pytest.fixture(scope="session")

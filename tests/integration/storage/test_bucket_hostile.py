@@ -11,11 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from bucket_targets import Target, run_cli, target
-from hostile import ARTIFACT, GiB, bundle_members, gzip_bomb, pax_bomb, sha256, tar_gz
-from serverproc import http_get, start_server, wait_failed
-from test_bucket_source import ALL, assert_refused
-from test_hostile_archives import Sandbox, _escapes
+from support.buckets import ALL, Target, assert_refused, run_cli, target
+from support.hostile import (
+    ARTIFACT,
+    GiB,
+    Sandbox,
+    bundle_members,
+    escapes,
+    gzip_bomb,
+    pax_bomb,
+    sha256,
+    tar_gz,
+)
+from support.serverproc import http_get, start_server, wait_failed
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +58,7 @@ def test_archives_that_escape_or_smuggle_are_refused(
     store: Target, case: str, tmp_path: Path, iris_bundle: Path
 ) -> None:
     sandbox = Sandbox(tmp_path / "sandbox")
-    members, phrases, absent = _escapes(sandbox, iris_bundle)[case]
+    members, phrases, absent = escapes(sandbox, iris_bundle)[case]
     body = tar_gz(members)  # type: ignore[arg-type]
     key = f"hostile-{store.provider}/{case}.tar.gz"
     store.put(key, body)

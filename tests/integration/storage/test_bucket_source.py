@@ -11,17 +11,16 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-import emulators
 import pytest
 import yaml
-from bucket_targets import CliResult, Target, run_cli, target
-from faultproxy import FaultProxy
-from hostile import ARTIFACT, METADATA, bundle_members, member, sha256, tar_gz
-from serverproc import free_port
+from support import emulators
+from support.buckets import ALL, CliResult, Target, assert_refused, run_cli, target
+from support.faultproxy import FaultProxy
+from support.hostile import ARTIFACT, METADATA, bundle_members, member, sha256, tar_gz
+from support.serverproc import free_port
 
 pytestmark = pytest.mark.slow
 
-ALL = ["s3", "azure", "gcs"]
 # fake-gcs-server accepts uploads through the JSON API only, obstore writes through the XML API: push to
 # GCS is exercised against real GCS only (docs/user-guide/model-sources.md).
 WRITABLE = ["s3", "azure"]
@@ -49,16 +48,6 @@ def fetch(
         "fetch", "--bucket", uri, "--sha256", digest, "--dest", str(dest), *t.options, *extra,
         env={**t.env, **(env or {})},
     )  # fmt: skip
-
-
-def assert_refused(result: CliResult, *phrases: str) -> None:
-    assert result.code == 1, f"should fail:\n{result.stdout}\n{result.stderr}"
-    assert "Traceback" not in result.stderr, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, f"the refusal should be one line:\n{result.stderr}"
-    assert lines[0].startswith("model-server fetch: "), result.stderr
-    for phrase in phrases:
-        assert phrase.lower() in lines[0].lower(), result.stderr
 
 
 def assert_nothing_unpacked(dest: Path) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import emulators
 import pytest
+from support import emulators
 
 pytestmark = pytest.mark.slow
 

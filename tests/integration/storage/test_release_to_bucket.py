@@ -7,11 +7,11 @@ import os
 import subprocess
 from pathlib import Path
 
-import emulators
 import pytest
 import yaml
-from bucket_targets import target
-from hostile import sha256
+from support import emulators
+from support.buckets import target
+from support.hostile import sha256
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,9 @@ import os
 import subprocess
 from dataclasses import dataclass
 
-import emulators
 import obstore
+
+from . import emulators
 
 MODEL_SERVER = emulators.ROOT / ".venv" / "bin" / "model-server"
 _CLOUD_PREFIXES = ("AWS_", "GOOGLE_", "AZURE_", "AZURITE_", "STORAGE_", "FETCH_", "MAX_ARCHIVE")
@@ -79,3 +80,17 @@ def target(emu: emulators.Emulator) -> Target:
     # token from Google, which these tests must never reach).
     extra = ["--anonymous"] if emu.name == "gcs" else []
     return Target(emu, [*emu.cli_options, *extra], dict(emu.admin_env))
+
+
+# Every store the suite runs against.
+ALL = ["s3", "azure", "gcs"]
+
+
+def assert_refused(result: CliResult, *phrases: str) -> None:
+    assert result.code == 1, f"should fail:\n{result.stdout}\n{result.stderr}"
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, f"the refusal should be one line:\n{result.stderr}"
+    assert lines[0].startswith("model-server fetch: "), result.stderr
+    for phrase in phrases:
+        assert phrase.lower() in lines[0].lower(), result.stderr

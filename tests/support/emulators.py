@@ -30,9 +30,9 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
-from serverproc import free_port
+from .paths import ROOT
+from .serverproc import free_port
 
-ROOT = Path(__file__).resolve().parents[3]
 BIN = ROOT / ".tools" / "bin"
 
 S3_ADMIN = ("admin-key-id", "admin-secret-key-0123456789")
