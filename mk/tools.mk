@@ -7,6 +7,11 @@ HELM_UNITTEST_VERSION := v1.1.2
 KUBECONFORM_VERSION   := v0.8.0
 ACTIONLINT_VERSION    := v1.7.12
 KUBE_SCORE_VERSION    := v1.20.0
+# Storage emulators the model-source tests start on loopback (tests/integration/storage): SeaweedFS's
+# S3 gateway and fake-gcs-server built from their Go modules, Microsoft's Azurite from npm.
+SEAWEEDFS_VERSION     := v0.0.0-20261109003541-7506e5f91cd6
+FAKE_GCS_VERSION      := v1.56.1
+AZURITE_VERSION       := 3.37.0
 # Generates the charts' values tables (README.md) from the `# --` comments in values.yaml.
 HELM_DOCS_VERSION     := v1.14.2
 # Debian (bookworm) packages: promtool and a real Prometheus for the monitoring tests, wrk for make bench,
@@ -57,9 +62,13 @@ KUBECONFORM_STAMP := $(STAMPS)/kubeconform-$(KUBECONFORM_VERSION)
 ACTIONLINT_STAMP  := $(STAMPS)/actionlint-$(ACTIONLINT_VERSION)
 KUBE_SCORE_STAMP  := $(STAMPS)/kube-score-$(KUBE_SCORE_VERSION)
 UNITTEST_STAMP    := $(STAMPS)/unittest-$(HELM_UNITTEST_VERSION)
+SEAWEEDFS_STAMP   := $(STAMPS)/seaweedfs-$(SEAWEEDFS_VERSION)
+FAKE_GCS_STAMP    := $(STAMPS)/fake-gcs-server-$(FAKE_GCS_VERSION)
+AZURITE_STAMP     := $(STAMPS)/azurite-$(AZURITE_VERSION)
+STORAGE_STAMPS    := $(SEAWEEDFS_STAMP) $(FAKE_GCS_STAMP) $(AZURITE_STAMP)
 HELM_DOCS_STAMP   := $(STAMPS)/helm-docs-$(HELM_DOCS_VERSION)
 TOOL_STAMPS := $(HELM_STAMP) $(KUBECONFORM_STAMP) $(ACTIONLINT_STAMP) $(KUBE_SCORE_STAMP) $(UNITTEST_STAMP) \
-  $(HELM_DOCS_STAMP)
+  $(HELM_DOCS_STAMP) $(STORAGE_STAMPS)
 GO_INSTALL = CGO_ENABLED=0 GOFLAGS=-trimpath go install
 GO_BUILD   = CGO_ENABLED=0 GOFLAGS=-trimpath go build
 
@@ -101,6 +110,27 @@ $(STAMPS)/unittest-%:
 	  'usage: "unit test helm charts in YAML"' 'description: "helm-unittest, built by make tools"' \
 	  'ignoreFlags: false' 'command: "$$HELM_PLUGIN_DIR/untt"' > $(UNITTEST_DIR)/plugin.yaml
 	rm -rf $(TOOLS_DIR)/src/helm-unittest
+	@mkdir -p $(STAMPS) && touch $@
+
+# SeaweedFS's go.mod has a replace directive, so it is built inside a copy of the downloaded module
+# (like helm-unittest above); a cold build takes some 4 minutes on 2 cores.
+$(STAMPS)/seaweedfs-%:
+	rm -rf $(TOOLS_DIR)/src/seaweedfs && mkdir -p $(TOOLS_BIN) $(TOOLS_DIR)/src
+	cp -r "$$(go mod download -json github.com/seaweedfs/seaweedfs@$* | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p')" \
+	  $(TOOLS_DIR)/src/seaweedfs && chmod -R u+w $(TOOLS_DIR)/src/seaweedfs
+	cd $(TOOLS_DIR)/src/seaweedfs && GOWORK=off $(GO_BUILD) -o $(TOOLS_BIN)/weed ./weed
+	rm -rf $(TOOLS_DIR)/src/seaweedfs
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/fake-gcs-server-%:
+	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) github.com/fsouza/fake-gcs-server@$*
+	@mkdir -p $(STAMPS) && touch $@
+
+# Azurite's blob service only (azurite-blob); npm puts it in an ignored folder, linked into .tools/bin.
+$(STAMPS)/azurite-%:
+	rm -rf $(TOOLS_DIR)/npm/azurite && mkdir -p $(TOOLS_BIN) $(TOOLS_DIR)/npm/azurite
+	npm install --prefix $(TOOLS_DIR)/npm/azurite --no-audit --no-fund --no-save --loglevel=error azurite@$*
+	ln -sf ../npm/azurite/node_modules/.bin/azurite-blob $(TOOLS_BIN)/azurite-blob
 	@mkdir -p $(STAMPS) && touch $@
 
 # apt needs root: it is root here; GitHub runners have passwordless sudo.

@@ -1,4 +1,4 @@
-"""The ``model-server`` command: package, validate, serve, demo, fetch, archive."""
+"""The ``model-server`` command: package, validate, serve, demo, fetch, archive, push."""
 
 from __future__ import annotations
 
@@ -11,11 +11,16 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
+from .bundle.bucket_uri import FORMS
 from .errors import BundleError
 from .settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from .bundle.bucket_uri import BucketLocation
+    from .bundle.buckets import StoreOptions
 
 EXAMPLES = """
 examples:
@@ -75,14 +80,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     d = sub.add_parser("demo", help="build the demo bundles (iris-classifier, sales-regressor)")
     d.add_argument("--out", type=Path, required=True)
 
-    f = sub.add_parser("fetch", help="download a bundle archive, check its sha256, unpack it")
-    f.add_argument("--url", required=True)
+    # Where a bucket is and how to sign for it: shared by fetch --bucket and push.
+    store = argparse.ArgumentParser(add_help=False)
+    so = store.add_argument_group("object store options (with a bucket URI)")
+    so.add_argument(
+        "--endpoint", metavar="URL", help="S3-compatible store, emulator or other cloud: its base URL"
+    )
+    so.add_argument("--region", help="S3 region (default: $AWS_REGION, else us-east-1)")
+    style = so.add_mutually_exclusive_group()
+    style.add_argument(
+        "--path-style",
+        dest="path_style",
+        action="store_const",
+        const=True,
+        help="S3 requests as <endpoint>/<bucket>/<key> (the default with --endpoint)",
+    )
+    style.add_argument(
+        "--virtual-hosted",
+        dest="path_style",
+        action="store_const",
+        const=False,
+        help="S3 requests to <bucket>.<host> (the default for AWS)",
+    )
+    so.add_argument("--account", help="Azure storage account, for az://<container>/<key>")
+    so.add_argument("--anonymous", action="store_true", help="unsigned requests, for a public bucket")
+
+    f = sub.add_parser(
+        "fetch",
+        parents=[store],
+        help="download a bundle archive (URL or bucket), check its sha256, unpack it",
+        description="Download a bundle archive, check its sha256 before anything is unpacked, unpack it. "
+        "Bucket credentials come from the environment (AWS_*, GOOGLE_*, AZURE_* as each cloud's SDKs "
+        "read them, or workload identity), or from files of those names in $STORAGE_CREDENTIALS_DIR.",
+    )
+    where = f.add_mutually_exclusive_group(required=True)
+    where.add_argument("--url", help="http(s):// or file:// address of the archive")
+    where.add_argument("--bucket", metavar="URI", help=f"the archive in an object store: {FORMS}")
     f.add_argument("--sha256", required=True)
     f.add_argument("--dest", type=Path, required=True)
+    f.add_argument(
+        "--record-failure",
+        action="store_true",
+        help="on failure, write the reason to DEST/FETCH_FAILED and exit 0, so the server starts and "
+        "reports it (live, not ready) instead of the init container crash-looping",
+    )
 
     a = sub.add_parser("archive", help="write the reproducible .tar.gz of a bundle (for the url source)")
     a.add_argument("bundle", type=Path)
     a.add_argument("out", type=Path)
+
+    u = sub.add_parser(
+        "push",
+        parents=[store],
+        help="write a bundle's reproducible archive to a bucket; print its sha256 and the chart values",
+    )
+    u.add_argument("bundle", type=Path)
+    u.add_argument(
+        "uri", help=f"{FORMS}; a URI ending in '/' gets <name>-<version>.tar.gz from the bundle appended"
+    )
 
     args = parser.parse_args(argv)
     try:
@@ -93,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "demo": _demo,
             "fetch": _fetch,
             "archive": _archive,
+            "push": _push,
         }[args.command]
         return handler(args)
     except (BundleError, SettingsError) as e:
@@ -258,11 +314,111 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from .bundle.fetch import fetch
+    from .bundle.layout import FETCH_FAILED
 
-    dest = fetch(args.url, args.sha256, args.dest)
-    print(f"unpacked {args.url} into {dest}")
+    failed = args.dest / FETCH_FAILED
+    failed.unlink(missing_ok=True)
+    try:
+        return _fetch_bundle(args)
+    except (BundleError, SettingsError) as e:
+        if not args.record_failure:
+            raise
+        print(f"model-server fetch: {e}", file=sys.stderr)
+        args.dest.mkdir(parents=True, exist_ok=True)
+        failed.write_text(f"{e}\n")
+        print(f"recorded the failure in {failed}: the server will report it and stay not ready")
+        return 0
+
+
+def _fetch_bundle(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if args.url is not None:
+        from .bundle.fetch import fetch
+
+        dest = fetch(args.url, args.sha256, args.dest, settings.max_archive_bytes)
+        print(f"unpacked {args.url} into {dest}")
+        return 0
+    from .bundle import bucket_uri
+    from .bundle.fetch import fetch_bucket
+
+    location = bucket_uri.parse(args.bucket, args.account)
+    dest, identity = fetch_bucket(
+        location, _store_options(args, settings), args.sha256, args.dest, settings.max_archive_bytes
+    )
+    print(f"unpacked {location.uri} into {dest} (read as {identity})")
     return 0
+
+
+def _store_options(args: argparse.Namespace, settings: Settings) -> StoreOptions:
+    from .bundle.buckets import StoreOptions
+
+    return StoreOptions(
+        endpoint=args.endpoint,
+        region=args.region,
+        path_style=args.path_style,
+        anonymous=args.anonymous,
+        credentials_dir=settings.storage_credentials_dir,
+        deadline_seconds=settings.fetch_deadline_seconds,
+        stall_seconds=settings.fetch_stall_seconds,
+    )
+
+
+def _push(args: argparse.Namespace) -> int:
+    import hashlib
+    import tempfile
+
+    from .bundle import bucket_uri
+    from .bundle.buckets import upload
+    from .bundle.fetch import archive
+    from .bundle.layout import ARTIFACT, METADATA
+
+    settings = _settings()
+    location = bucket_uri.parse(args.uri, args.account, allow_folder=True)
+    try:
+        meta = json.loads((args.bundle / METADATA).read_text())
+        name, version = str(meta["name"]), str(meta["version"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise BundleError(f"{args.bundle} is not a bundle (reading {METADATA}: {e})") from None
+    if not (args.bundle / ARTIFACT).is_file():
+        raise BundleError(f"{args.bundle} is not a bundle: {ARTIFACT} is missing")
+    location = location.in_folder(f"{name}-{version}.tar.gz")
+    with tempfile.TemporaryDirectory(prefix="model-server-push-") as tmp:
+        path = archive(args.bundle, Path(tmp) / "bundle.tar.gz")
+        size = path.stat().st_size
+        if size > settings.max_archive_bytes:
+            raise BundleError(
+                f"the archive is {size} bytes, more than MAX_ARCHIVE_BYTES ({settings.max_archive_bytes}): "
+                "the fetch would refuse it"
+            )
+        with open(path, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+        identity = upload(location, _store_options(args, settings), path)
+    print(f"pushed {args.bundle} ({name} {version}, {size} bytes) to {location.uri} as {identity}")
+    print(f"sha256 {digest}")
+    print("chart values:")
+    print(_values_snippet(name, version, location, digest, args))
+    return 0
+
+
+def _values_snippet(
+    name: str, version: str, location: BucketLocation, digest: str, args: argparse.Namespace
+) -> str:
+    """The model block of the chart's values for this archive (YAML, ready to paste)."""
+    bucket: dict[str, object] = {"uri": location.uri, "sha256": digest}
+    if location.account:
+        bucket["azureAccount"] = location.account
+    if args.endpoint:
+        bucket["endpoint"] = args.endpoint
+    if args.region:
+        bucket["region"] = args.region
+    if args.path_style is not None:
+        bucket["pathStyle"] = args.path_style
+    if args.anonymous:
+        bucket["anonymous"] = True
+    lines = ["model:", f"  name: {name}", f'  version: "{version}"', "  source:", "    type: bucket"]
+    lines.append("    bucket:")
+    lines += [f"      {key}: {json.dumps(value)}" for key, value in bucket.items()]
+    return "\n".join(lines)
 
 
 def _archive(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_MAX_ARCHIVE_BYTES = 2 * 1024**3
 
 
 def parse_bool(raw: str) -> bool | None:
@@ -190,6 +191,39 @@ class Settings:
         values="server.maxArtifactUnpackedBytes",
         shown_default="unset: from the memory limit, at most `4294967296` (4 GiB)",
     )
+    # The next four are read by `model-server fetch` and `push` (the chart's init container), never by
+    # the serving process.
+    max_archive_bytes: int = _setting(
+        _MAX_ARCHIVE_BYTES,
+        "largest bundle archive `model-server fetch` downloads, and the most it may unpack to "
+        "(bundle/fetch.py): a bundle is a model plus a small JSON file, so 2 GiB bounds a wrong or hostile "
+        "URL or object before it fills the volume. It can be lowered, not raised",
+        not_a_value="a safety cap of the fetch init container, not a tuning knob: the default holds any "
+        "bundle the server can load in the chart's pods",
+        shown_default="`2147483648` (2 GiB)",
+    )
+    fetch_deadline_seconds: float = _setting(
+        900.0,
+        "the whole transfer from a bucket, retries and resumes included: 15 minutes moves the largest "
+        "archive (2 GiB) at 2.4 MB/s, and a pod that cannot fetch its model in that time should say so "
+        "(not ready, with the reason) rather than wait on",
+        not_a_value="read by the fetch init container, which the chart sets from "
+        "`model.source.bucket.deadlineSeconds`",
+    )
+    fetch_stall_seconds: float = _setting(
+        30.0,
+        "a bucket connection silent this long is dropped and the download resumed from the last byte: "
+        "30 s rides out a busy store's pauses and still notices a dead connection long before the deadline",
+        not_a_value="read by the fetch init container; the default suits every store tested, so the chart "
+        "leaves it",
+    )
+    storage_credentials_dir: Path | None = _setting(  # noqa: RUF009
+        None,
+        "a folder of credential files named like the cloud's variables (`AWS_ACCESS_KEY_ID`, ...; "
+        "bundle/buckets.py `CREDENTIAL_VARIABLES`), so keys never sit in the environment",
+        not_a_value="the chart points the fetch init container at the bucket source's Secret mounted "
+        "as files (`model.source.bucket.credentials.mountAs: file`)",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -215,6 +249,9 @@ class Settings:
             "batch_max_rows",
             "batch_queue_rows",
             "max_artifact_unpacked_bytes",
+            "max_archive_bytes",
+            "fetch_deadline_seconds",
+            "fetch_stall_seconds",
         )
         for name in positive:
             if getattr(self, name) is not None and getattr(self, name) <= 0:
@@ -223,6 +260,11 @@ class Settings:
             raise SettingsError("SHUTDOWN_GRACE_SECONDS and BATCH_MAX_WAIT_MS must not be negative")
         if self.drift_window_rows < 0:  # 0 turns drift tracking off (drift.build_drift_monitor)
             raise SettingsError(f"DRIFT_WINDOW_ROWS must not be negative, got {self.drift_window_rows}")
+        if self.max_archive_bytes > _MAX_ARCHIVE_BYTES:
+            raise SettingsError(
+                f"MAX_ARCHIVE_BYTES must be at most {_MAX_ARCHIVE_BYTES} (the most an archive may unpack "
+                f"to), got {self.max_archive_bytes}"
+            )
         if not 0 < self.port < 65536:
             raise SettingsError(f"PORT must be between 1 and 65535, got {self.port}")
         if self.log_level not in _LOG_LEVELS:

@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import shutil
 import struct
 import tarfile
@@ -264,3 +265,75 @@ def snapshot(root: Path) -> dict[str, tuple[str, int]]:
         kind = "link" if p.is_symlink() else "dir" if p.is_dir() else "file"
         out[str(p.relative_to(root))] = (kind, 0 if kind == "dir" else st.st_size)
     return out
+
+
+class Sandbox:
+    """A directory holding the fetch target and its neighbours, to prove nothing escapes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dest = root / "models"
+        self.outside = root / "outside"
+        self.outside.mkdir(parents=True)
+        (self.outside / "keep.txt").write_text("must stay untouched\n")
+        self.before = snapshot(root)
+
+    def assert_untouched(self, also_absent: tuple[Path, ...] = ()) -> None:
+        after = snapshot(self.root)
+        new = {k: v for k, v in after.items() if k not in self.before and k != "models"}
+        assert new == {}, f"the refused archive left {new}"
+        assert {k: v for k, v in after.items() if k in self.before} == self.before
+        if self.dest.exists():
+            assert list(self.dest.iterdir()) == [], f"left in the target: {list(self.dest.iterdir())}"
+        for path in also_absent:
+            assert not os.path.lexists(path), f"{path} was written"
+
+
+Case = tuple[list[tuple[tarfile.TarInfo, object]], tuple[str, ...], tuple[Path, ...]]
+
+
+def escapes(sb: Sandbox, bundle: Path) -> dict[str, Case]:
+    """name -> (members, phrases the refusal must contain, paths that must not exist afterwards)."""
+    good = bundle_members(bundle)
+    absolute = sb.outside / "absolute-evil"
+    return {
+        "dot-dot": (
+            [*good, member("../outside/evil", b"x")],
+            ("unexpected entry '../outside/evil'",),
+            (sb.outside / "evil",),
+        ),
+        "dot-dot-nested": (
+            [member("models/../../escaped", b"x"), *good],
+            ("unexpected entry",),
+            (sb.root.parent / "escaped",),
+        ),
+        "absolute-path": (
+            [member(str(absolute), b"x"), *good],
+            (f"unexpected entry '{absolute}'",),
+            (absolute,),
+        ),
+        # A symlink named like a bundle file, then a file written "through" it.
+        "symlink-then-write": (
+            [
+                member(ARTIFACT, kind=tarfile.SYMTYPE, link=str(sb.outside / "via-link")),
+                member(ARTIFACT, b"payload"),
+                good[1],
+            ],
+            ("model.skops", "not a regular file"),
+            (sb.outside / "via-link",),
+        ),
+        "symlink-relative": (
+            [member(METADATA, kind=tarfile.SYMTYPE, link="../outside/keep.txt"), good[0]],
+            ("metadata.json", "not a regular file"),
+            (),
+        ),
+        "hardlink-outside": (
+            [member(ARTIFACT, kind=tarfile.LNKTYPE, link=str(sb.outside / "keep.txt")), good[1]],
+            ("model.skops", "not a regular file"),
+            (),
+        ),
+        "device-node": ([member(ARTIFACT, kind=tarfile.CHRTYPE), good[1]], ("not a regular file",), ()),
+        "directory": ([member("model.skops/", kind=tarfile.DIRTYPE), good[1]], ("not a regular file",), ()),
+        "extra-file": ([*good, member("README", b"hi")], ("unexpected entry 'README'",), ()),
+        "missing-metadata": ([good[0]], ("lacks metadata.json",), ()),
+    }

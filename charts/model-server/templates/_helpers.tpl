@@ -111,6 +111,37 @@ bundle directory (subPath) there.
 {{- end }}
 
 {{/*
+The bucket source's options for `model-server fetch --bucket` (called with .Values.model.source.bucket).
+*/}}
+{{- define "model-server.bucketArgs" -}}
+{{- with .endpoint }}
+- --endpoint
+- {{ . | quote }}
+{{- end }}
+{{- with .region }}
+- --region
+- {{ . | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" .pathStyle) }}
+- {{ ternary "--path-style" "--virtual-hosted" .pathStyle }}
+{{- end }}
+{{- with .azureAccount }}
+- --account
+- {{ . | quote }}
+{{- end }}
+{{- if .anonymous }}
+- --anonymous
+{{- end }}
+{{- end }}
+
+{{/*
+Where the bucket source's Secret is mounted with `credentials.mountAs: file` (env STORAGE_CREDENTIALS_DIR).
+*/}}
+{{- define "model-server.storageCredentialsDir" -}}
+/var/run/secrets/model-server/storage
+{{- end }}
+
+{{/*
 Termination grace period: explicit, or preStop + the server's drain time + 5 s of margin.
 */}}
 {{- define "model-server.terminationGracePeriodSeconds" -}}
@@ -139,6 +170,13 @@ rendering a single template (`helm template -s`, helm-unittest) checks its own v
 {{- if le (int .Values.terminationGracePeriodSeconds) $needed }}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must be greater than preStopSleepSeconds + server.shutdownGraceSeconds (%d), or the kubelet kills the server before in-flight requests finish" (int .Values.terminationGracePeriodSeconds) $needed) }}
 {{- end }}
+{{- end }}
+{{- $bucket := .Values.model.source.bucket }}
+{{- if and (eq .Values.model.source.type "bucket") (regexMatch "^(az|azure)://" $bucket.uri) (not $bucket.azureAccount) }}
+{{- fail (printf "model.source.bucket.uri %s needs model.source.bucket.azureAccount (or write https://<account>.blob.core.windows.net/<container>/<key>)" $bucket.uri) }}
+{{- end }}
+{{- if and (eq .Values.model.source.type "bucket") $bucket.anonymous $bucket.credentials.existingSecret }}
+{{- fail "model.source.bucket: anonymous reads use no credentials; drop credentials.existingSecret or anonymous" }}
 {{- end }}
 {{- if and (eq .Values.model.source.type "oci") (semverCompare "<1.31.0-0" .Capabilities.KubeVersion.Version) }}
 {{- fail (printf "model.source.type=oci uses an image volume, which needs Kubernetes 1.31 or later (this cluster: %s)" .Capabilities.KubeVersion.Version) }}

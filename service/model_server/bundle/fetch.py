@@ -1,8 +1,9 @@
 """Download a bundle archive (.tar.gz of model.skops + metadata.json), check its sha256, unpack it.
 
-Used by the chart's init container for the ``url`` model source. The archive is untrusted input: it
-must match the pinned sha256 before anything is unpacked, only the two bundle files are extracted
-(no links, no paths), and sizes are bounded.
+Used by the chart's init container for the ``url`` model source and, with the archive read by
+buckets.py, the ``bucket`` source. The archive is untrusted input whatever its source: it must match
+the pinned sha256 before anything is unpacked, only the two bundle files are extracted (no links, no
+paths), and sizes are bounded.
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ import tempfile
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 from ..errors import BundleError
+from .bucket_uri import BucketLocation
+from .buckets import StoreOptions
 from .layout import ARTIFACT, METADATA
 
-# A bundle is a model plus a small JSON file; 2 GiB bounds a hostile or wrong URL.
+# A bundle is a model plus a small JSON file; 2 GiB bounds a hostile or wrong URL or object (the
+# default of MAX_ARCHIVE_BYTES, settings.py).
 MAX_ARCHIVE_BYTES = 2 * 1024**3
 # Unpacked, a bundle is about as large as its archive (the skops artifact is already deflated, so
 # gzip gains little). Up to 64 MiB plus 20 times the archive's size, never more than 2 GiB, leaves
@@ -37,49 +42,116 @@ _CHUNK = 1024 * 1024
 _TIMEOUT_SECONDS = 60
 
 
-def fetch(url: str, sha256: str, dest: Path) -> Path:
+def fetch(url: str, sha256: str, dest: Path, max_archive_bytes: int = MAX_ARCHIVE_BYTES) -> Path:
+    """The ``url`` source: download ``url``, check its sha256, unpack the bundle into ``dest``."""
+    expected = _expected_sha256(sha256)
+    if not url.startswith(("https://", "http://", "file://")):
+        raise BundleError(f"unsupported URL {url!r}: use https://, http:// or file://")
+    return _fetch_checked(url, expected, dest, max_archive_bytes, lambda sink: _download_url(url, sink))
+
+
+def fetch_bucket(
+    location: BucketLocation,
+    options: StoreOptions,
+    sha256: str,
+    dest: Path,
+    max_archive_bytes: int = MAX_ARCHIVE_BYTES,
+) -> tuple[Path, str]:
+    """The ``bucket`` source: the same checks as ``fetch``, the archive read from an object store.
+    Returns the bundle directory and the identity that read it."""
+    from .buckets import download
+
+    expected = _expected_sha256(sha256)
+    identity: list[str] = []
+
+    def read(sink: ArchiveSink) -> None:
+        identity.append(download(location, options, sink))
+
+    path = _fetch_checked(location.uri, expected, dest, max_archive_bytes, read)
+    return path, identity[0]
+
+
+def _expected_sha256(sha256: str) -> str:
     expected = sha256.strip().lower()
     if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
         raise BundleError(f"--sha256 must be 64 hex digits, got {sha256!r}")
-    if not url.startswith(("https://", "http://", "file://")):
-        raise BundleError(f"unsupported URL {url!r}: use https://, http:// or file://")
-    digest = hashlib.sha256()
-    size = 0
+    return expected
+
+
+def _fetch_checked(
+    name: str, expected: str, dest: Path, max_archive_bytes: int, download: Callable[[ArchiveSink], None]
+) -> Path:
+    """Run ``download`` into a sink in ``dest``; unpack only what matches ``expected``."""
     dest.mkdir(parents=True, exist_ok=True)
     # The download waits in dest, the volume sized for the model (the pod's /tmp is small), as an
     # unnamed file that disappears whatever happens.
     with tempfile.TemporaryFile(dir=dest) as tmp:
-        try:
-            with urllib.request.urlopen(url, timeout=_TIMEOUT_SECONDS) as resp:  # noqa: S310 - scheme checked above
-                while chunk := resp.read(_CHUNK):
-                    size += len(chunk)
-                    if size > MAX_ARCHIVE_BYTES:
-                        raise BundleError(
-                            f"{url} is larger than {MAX_ARCHIVE_BYTES} bytes: not a bundle archive"
-                        )
-                    digest.update(chunk)
-                    tmp.write(chunk)
-                # http.client stops quietly when the connection closes before Content-Length.
-                missing = getattr(resp, "length", None)
-        except urllib.error.HTTPError as e:
-            raise BundleError(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
-        except http.client.IncompleteRead:
-            raise BundleError(
-                f"cannot download {url}: the download is incomplete (the connection closed after "
-                f"{size} bytes)"
-            ) from None
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
-            raise BundleError(f"cannot download {url}: {getattr(e, 'reason', None) or e}") from None
-        if missing:
-            raise BundleError(
-                f"cannot download {url}: the download is incomplete (the connection closed after {size} of "
-                f"{size + missing} bytes)"
-            )
-        actual = digest.hexdigest()
+        sink = ArchiveSink(tmp, name, max_archive_bytes)
+        download(sink)
+        actual = sink.digest.hexdigest()
         if actual != expected:
-            raise BundleError(f"sha256 of {url} is {actual}, expected {expected}: refusing to unpack it")
+            raise BundleError(f"sha256 of {name} is {actual}, expected {expected}: refusing to unpack it")
         tmp.seek(0)
         return extract(tmp, dest)
+
+
+class ArchiveSink:
+    """The archive as it arrives: written to a file, hashed, and counted against the size cap."""
+
+    def __init__(self, file: IO[bytes], name: str, max_bytes: int) -> None:
+        self.file = file
+        self.name = name
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.digest = hashlib.sha256()
+
+    def expect(self, total: int) -> None:
+        """Refuse before the first byte when the store already says the object is too large."""
+        if total > self.max_bytes:
+            raise self._too_large(f"it is {total} bytes")
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise self._too_large(f"more than {self.max_bytes} bytes arrived")
+        self.digest.update(chunk)
+        self.file.write(chunk)
+
+    def restart(self) -> None:
+        """The source changed under a resumed download: drop what arrived and start again."""
+        self.file.seek(0)
+        self.file.truncate()
+        self.size = 0
+        self.digest = hashlib.sha256()
+
+    def _too_large(self, detail: str) -> BundleError:
+        return BundleError(
+            f"{self.name} is larger than {self.max_bytes} bytes ({detail}; MAX_ARCHIVE_BYTES): "
+            "not a bundle archive, or raise MAX_ARCHIVE_BYTES and the volume's sizeLimit"
+        )
+
+
+def _download_url(url: str, sink: ArchiveSink) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=_TIMEOUT_SECONDS) as resp:  # noqa: S310 - scheme checked by fetch
+            while chunk := resp.read(_CHUNK):
+                sink.write(chunk)
+            # http.client stops quietly when the connection closes before Content-Length.
+            missing = getattr(resp, "length", None)
+    except urllib.error.HTTPError as e:
+        raise BundleError(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
+    except http.client.IncompleteRead:
+        raise BundleError(
+            f"cannot download {url}: the download is incomplete (the connection closed after "
+            f"{sink.size} bytes)"
+        ) from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
+        raise BundleError(f"cannot download {url}: {getattr(e, 'reason', None) or e}") from None
+    if missing:
+        raise BundleError(
+            f"cannot download {url}: the download is incomplete (the connection closed after {sink.size} of "
+            f"{sink.size + missing} bytes)"
+        )
 
 
 def extract(fileobj: IO[bytes], dest: Path) -> Path:

@@ -22,7 +22,7 @@ from ..settings import Settings
 from ..types import Metadata
 from . import artifact
 from .artifact_limits import check_unpacked_size, effective_unpacked_cap
-from .layout import ARTIFACT, METADATA
+from .layout import ARTIFACT, FETCH_FAILED, METADATA
 from .metadata import plain_label, read_metadata
 from .structure import StructureError, check_structure
 from .trust import UntrustedTypesError, trusted_types
@@ -38,6 +38,10 @@ class LoadedBundle:
 def load_bundle(path: str | os.PathLike[str], settings: Settings) -> LoadedBundle:
     """Verify and load a bundle as the server does; raise BundleError saying what to fix."""
     bundle = Path(path)
+    failed = bundle / FETCH_FAILED
+    if failed.is_file():
+        reason = failed.read_text(errors="replace").strip()[:2000]
+        raise BundleError(f"the bundle could not be fetched: {reason}")
     if not bundle.is_dir():
         raise BundleError(
             f"bundle directory {bundle} does not exist: set MODEL_BUNDLE (or the serve argument) to a "

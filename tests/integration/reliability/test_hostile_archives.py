@@ -13,7 +13,6 @@ import http.server
 import os
 import subprocess
 import sys
-import tarfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,12 +24,13 @@ from support.hostile import (
     METADATA,
     GiB,
     MiB,
+    Sandbox,
     bundle_members,
+    escapes,
     gzip_bomb,
     member,
     pax_bomb,
     sha256,
-    snapshot,
     tar_gz,
 )
 from support.paths import ROOT
@@ -127,28 +127,6 @@ def run_fetch(url: str, digest: str, dest: Path) -> FetchResult:
     return FetchResult(proc.returncode, proc.stdout, err, int(rss) / 1024)
 
 
-class Sandbox:
-    """A directory holding the fetch target and its neighbours, to prove nothing escapes."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.dest = root / "models"
-        self.outside = root / "outside"
-        self.outside.mkdir(parents=True)
-        (self.outside / "keep.txt").write_text("must stay untouched\n")
-        self.before = snapshot(root)
-
-    def assert_untouched(self, also_absent: tuple[Path, ...] = ()) -> None:
-        after = snapshot(self.root)
-        new = {k: v for k, v in after.items() if k not in self.before and k != "models"}
-        assert new == {}, f"the refused archive left {new}"
-        assert {k: v for k, v in after.items() if k in self.before} == self.before
-        if self.dest.exists():
-            assert list(self.dest.iterdir()) == [], f"left in the target: {list(self.dest.iterdir())}"
-        for path in also_absent:
-            assert not os.path.lexists(path), f"{path} was written"
-
-
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Sandbox:
     return Sandbox(tmp_path / "sandbox")
@@ -174,56 +152,6 @@ def test_a_good_archive_unpacks_exactly_the_bundle(
         assert (sandbox.dest / name).read_bytes() == (iris_bundle / name).read_bytes()
 
 
-Case = tuple[list[tuple[tarfile.TarInfo, object]], tuple[str, ...], tuple[Path, ...]]
-
-
-def _escapes(sb: Sandbox, bundle: Path) -> dict[str, Case]:
-    """name -> (members, phrases the refusal must contain, paths that must not exist afterwards)."""
-    good = bundle_members(bundle)
-    absolute = sb.outside / "absolute-evil"
-    return {
-        "dot-dot": (
-            [*good, member("../outside/evil", b"x")],
-            ("unexpected entry '../outside/evil'",),
-            (sb.outside / "evil",),
-        ),
-        "dot-dot-nested": (
-            [member("models/../../escaped", b"x"), *good],
-            ("unexpected entry",),
-            (sb.root.parent / "escaped",),
-        ),
-        "absolute-path": (
-            [member(str(absolute), b"x"), *good],
-            (f"unexpected entry '{absolute}'",),
-            (absolute,),
-        ),
-        # A symlink named like a bundle file, then a file written "through" it.
-        "symlink-then-write": (
-            [
-                member(ARTIFACT, kind=tarfile.SYMTYPE, link=str(sb.outside / "via-link")),
-                member(ARTIFACT, b"payload"),
-                good[1],
-            ],
-            ("model.skops", "not a regular file"),
-            (sb.outside / "via-link",),
-        ),
-        "symlink-relative": (
-            [member(METADATA, kind=tarfile.SYMTYPE, link="../outside/keep.txt"), good[0]],
-            ("metadata.json", "not a regular file"),
-            (),
-        ),
-        "hardlink-outside": (
-            [member(ARTIFACT, kind=tarfile.LNKTYPE, link=str(sb.outside / "keep.txt")), good[1]],
-            ("model.skops", "not a regular file"),
-            (),
-        ),
-        "device-node": ([member(ARTIFACT, kind=tarfile.CHRTYPE), good[1]], ("not a regular file",), ()),
-        "directory": ([member("model.skops/", kind=tarfile.DIRTYPE), good[1]], ("not a regular file",), ()),
-        "extra-file": ([*good, member("README", b"hi")], ("unexpected entry 'README'",), ()),
-        "missing-metadata": ([good[0]], ("lacks metadata.json",), ()),
-    }
-
-
 @pytest.mark.parametrize(
     "case",
     [
@@ -242,7 +170,7 @@ def _escapes(sb: Sandbox, bundle: Path) -> dict[str, Case]:
 def test_archives_that_escape_or_smuggle_are_refused(
     case: str, archive_server: ArchiveServer, sandbox: Sandbox, iris_bundle: Path
 ) -> None:
-    members, phrases, absent = _escapes(sandbox, iris_bundle)[case]
+    members, phrases, absent = escapes(sandbox, iris_bundle)[case]
     body = tar_gz(members)  # type: ignore[arg-type]
     result = run_fetch(archive_server.add(f"{case}.tar.gz", body), sha256(body), sandbox.dest)
     assert_refused(result, *phrases)
