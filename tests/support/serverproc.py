@@ -11,7 +11,8 @@
   None to rely on MODEL_BUNDLE in ``env``); ``wait`` is "ready" (GET /readyz returns 200), "live"
   (GET /healthz returns 200: use it for bad-bundle tests) or None. Raises ``ServerError`` with the
   captured log if the process exits or the wait times out.
-- ``ServerProcess``: ``base_url``, ``port``, ``pid``, ``url(path)``, ``log()`` (everything the process
+- ``ServerProcess``: ``base_url``, ``port``, ``grpc_port`` and ``grpc_target`` (``127.0.0.1:PORT`` of
+  its gRPC listener, a free port of its own too), ``pid``, ``url(path)``, ``log()`` (everything the process
   wrote to stdout/stderr so far), ``log_lines()`` (its JSON log lines, parsed), ``wait_ready()``,
   ``stop(timeout=30) -> exit code`` (SIGTERM, then wait; SIGKILL and ``ServerError`` on timeout).
   Leaving the ``with`` block calls ``stop()`` if the test did not.
@@ -89,9 +90,11 @@ class ServerProcess:
             raise ServerError(f"{MODEL_SERVER} is missing: run `make venv`")
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.grpc_port = free_port()
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         self._log = tempfile.NamedTemporaryFile(prefix="model-server-", suffix=".log", delete=False)
         full_env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        full_env.update({"HOST": "127.0.0.1", "PORT": str(self.port)})
+        full_env.update({"HOST": "127.0.0.1", "PORT": str(self.port), "GRPC_PORT": str(self.grpc_port)})
         full_env.update(env or {})
         args = [str(MODEL_SERVER), "serve"] + ([str(bundle)] if bundle is not None else [])
         self.proc = subprocess.Popen(

@@ -198,8 +198,8 @@ def test_image_entrypoint_serves_the_baked_in_bundle(
         for key, value in env_pairs(arguments).items():
             env[key] = value.replace("$PATH", env.get("PATH", ""))
     assert env["MODEL_BUNDLE"] == "/opt/model-server/bundles/iris-classifier"
-    assert (env["HOST"], env["PORT"]) == ("0.0.0.0", "8000")
-    assert final.all("EXPOSE") == [env["PORT"]]
+    assert (env["HOST"], env["PORT"], env["GRPC_PORT"]) == ("0.0.0.0", "8000", "8081")
+    assert final.all("EXPOSE") == [env["PORT"], env["GRPC_PORT"]]
     assert env.get("PYTHONDONTWRITEBYTECODE") == "1"
 
     # The container's filesystem: / is the build root (read-only in the chart), /tmp a scratch dir.
@@ -210,6 +210,7 @@ def test_image_entrypoint_serves_the_baked_in_bundle(
         k: ":".join(fs.host(p) for p in v.split(":")) if k == "PATH" else fs.host(v) for k, v in env.items()
     }
     env["PORT"] = str(free_port())
+    env["GRPC_PORT"] = str(free_port())
     argv = json.loads(final.all("ENTRYPOINT")[0]) + json.loads(final.all("CMD")[0])
     exe = shutil.which(argv[0], path=env["PATH"])
     assert exe == str(built.venv / "bin" / "model-server"), exe
