@@ -17,7 +17,8 @@
   ``stop(timeout=30) -> exit code`` (SIGTERM, then wait; SIGKILL and ``ServerError`` on timeout).
   Leaving the ``with`` block calls ``stop()`` if the test did not.
 - ``http_get``, ``post_json``: (status, body) without raising for 4xx/5xx; ``wait_failed(readyz_url)``:
-  the reason a bad bundle reports once its load has failed.
+  the reason a bad bundle reports once its load has failed; ``metric(srv, "name{labels...")``: the
+  value of the first /metrics sample that starts so (0 when absent); ``wait_until(predicate)``.
 """
 
 from __future__ import annotations
@@ -82,6 +83,23 @@ def wait_failed(readyz_url: str, timeout: float = 60.0) -> str:
             return str(doc["reason"])
         time.sleep(0.1)
     raise AssertionError(f"{readyz_url} still says {doc} after {timeout} s")
+
+
+def metric(srv: ServerProcess, line_start: str) -> float:
+    text = http_get(srv.url("/metrics"))[1].decode()
+    for line in text.splitlines():
+        # The name, or the name with its first labels: what follows is the rest of them or the value.
+        if line.startswith(line_start) and line[len(line_start) : len(line_start) + 1] in (" ", "{", ",", "}"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def wait_until(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        time.sleep(0.05)
 
 
 class ServerProcess:
