@@ -89,7 +89,8 @@ def metric(srv: ServerProcess, line_start: str) -> float:
     text = http_get(srv.url("/metrics"))[1].decode()
     for line in text.splitlines():
         # The name, or the name with its first labels: what follows is the rest of them or the value.
-        if line.startswith(line_start) and line[len(line_start) : len(line_start) + 1] in (" ", "{", ",", "}"):
+        rest = line[len(line_start) : len(line_start) + 1]
+        if line.startswith(line_start) and rest in (" ", "{", ",", "}"):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 

@@ -45,7 +45,8 @@ def test_the_limits_read_the_same_on_both_transports() -> None:
     err = errors.over_size(100, "GRPC_MAX_MESSAGE_BYTES", 150)
     assert grpc_status(err) is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert err.message == (
-        "the message is 150 bytes, over the limit of 100 bytes (GRPC_MAX_MESSAGE_BYTES): send fewer rows per request"
+        "the message is 150 bytes, over the limit of 100 bytes (GRPC_MAX_MESSAGE_BYTES): "
+        "send fewer rows per request"
     )
     assert grpc_status(errors.over_in_flight(3)) is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert grpc_status(errors.over_deadline(1.5)) is grpc.StatusCode.DEADLINE_EXCEEDED
