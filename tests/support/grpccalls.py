@@ -10,8 +10,13 @@ definition of those names in one process.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -20,6 +25,21 @@ from model_server.protocols.proto import grpc_predict_v2_pb2 as pb
 from .serverproc import ServerProcess
 
 SERVICE = "inference.GRPCInferenceService"
+STOCK_CLIENTS = Path(__file__).resolve().parent / "stock_clients"
+
+
+def run_stock_client(script: str, *targets: str, python: str | Path = sys.executable) -> dict[str, Any]:
+    """Run stock_clients/<script>.py against ``targets`` (host:port of the iris server, then of the
+    sales server) in its own process; what it saw."""
+    done = subprocess.run(
+        [str(python), str(STOCK_CLIENTS / f"{script}.py"), *targets],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "NO_PROXY": "*", "no_proxy": "*"},
+    )
+    assert done.returncode == 0, f"{script} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 @contextmanager
