@@ -1,5 +1,6 @@
-"""tritonclient.grpc against the iris server at argv[1] and the sales server at argv[2]: every call of the service, FP32, FP64, INT64 and
-BYTES inputs (raw binary contents, the client's only form), requested outputs, errors."""
+"""tritonclient.grpc against the iris server at argv[1] and the sales server at argv[2]: every
+call of the service, FP32, FP64, INT64 and BYTES inputs (raw binary contents, the client's only form),
+requested outputs, errors."""
 
 from __future__ import annotations
 
