@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from support.grpccalls import run_stock_client
+from support.paths import TOOLS
 from support.serverproc import ServerProcess, start_server
 from support.tools import run, tool
 
@@ -68,6 +69,22 @@ def test_tritonclient_sends_bytes_for_the_string_feature(triton: dict) -> None:
     sales = triton["sales"]
     assert sales["dtype"] == "float64" and len(sales["values"]) == 2
     assert sales["values"][0] > sales["values"][1]  # cheaper, more advertising, bigger store, stronger region
+
+
+# KServe's SDK pins its own fastapi, pandas and uvicorn: it runs from a venv of its own (mk/grpc.mk).
+KSERVE_PYTHON = TOOLS / "kserve-venv" / "bin" / "python"
+
+
+def test_kserve_grpc_client(both: tuple[ServerProcess, ServerProcess]) -> None:
+    assert KSERVE_PYTHON.exists(), f"{KSERVE_PYTHON} is missing: `make test` builds it"
+    seen = run_stock_client("kserve_grpc", both[0].grpc_target, both[1].grpc_target, python=KSERVE_PYTHON)
+    assert (seen["live"], seen["ready"], seen["model_ready"]) == (True, True, True)
+    # Typed contents come back typed, raw contents raw: the client reads both the same.
+    for form in ("typed", "raw"):
+        assert seen[form] == {"id": "k1", "outputs": {"predictions": ["setosa", "virginica"]}}, form
+    assert seen["error"]["code"] == "INVALID_ARGUMENT"
+    assert seen["error"]["details"].startswith("a 2-D input tensor must have shape [rows, 4]")
+    assert len(seen["sales"]) == 2 and seen["sales"][0] > seen["sales"][1]
 
 
 def test_grpcurl_lists_and_calls_through_reflection(iris: ServerProcess) -> None:
