@@ -64,13 +64,18 @@ def run_test_pod(docs: list[dict[str, Any]], base_url: str, mounts: Mounts, work
     env = container_env(container, mounts, path)
     assert env["BASE_URL"].startswith("http://iris-model-server.models.svc:")
     env["BASE_URL"] = base_url
+    if "GRPC_TARGET" in env:
+        # The Service's gRPC port forwards to the container's: here the server's own.
+        assert env["GRPC_TARGET"].startswith("iris-model-server.models.svc:")
+        grpc_port = next(p["containerPort"] for p in pod(docs)[1]["ports"] if p["name"] == "grpc")
+        env["GRPC_TARGET"] = f"127.0.0.1:{grpc_port}"
     proc = run(container_argv(container, mounts, path), check=False, env=env, cwd=workdir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
 
 
 def test_default_install_starts_ready_live_predicts_and_drains(demo_bundles: Path, tmp_path: Path) -> None:
-    docs = render(sets={"server.port": str(free_port())})
+    docs = render(sets={"server.port": str(free_port()), "grpc.port": str(free_port())})
     spec, container = pod(docs)
     mounts = pod_mounts(spec, container, {"tmp": tmp_path}, {IMAGE_BUNDLES: demo_bundles})
     with start(container, mounts, tmp_path) as proc:
@@ -92,6 +97,7 @@ def test_default_install_starts_ready_live_predicts_and_drains(demo_bundles: Pat
         port = container["ports"][0]["containerPort"]
         out = run_test_pod(docs, f"http://127.0.0.1:{port}", mounts, tmp_path)
         assert "OK: iris-classifier 1.0.0 predicted" in out
+        assert "OK: iris-classifier 1.0.0 answered over gRPC" in out
 
         # Termination: the preStop sleep runs in the kubelet, then SIGTERM; the server must drain and
         # exit 0 before the grace period's remainder runs out.
@@ -102,7 +108,9 @@ def test_default_install_starts_ready_live_predicts_and_drains(demo_bundles: Pat
 def test_bad_model_version_stays_live_and_not_ready(demo_bundles: Path, tmp_path: Path) -> None:
     """The chart sends MODEL_VERSION: a bundle that is not the version the release asks for must keep the
     pod out of the Service (readiness 503 naming the problem) without liveness restarting it."""
-    docs = render(sets={"server.port": str(free_port()), "model.version": '"2.0.0"'})
+    docs = render(
+        sets={"server.port": str(free_port()), "grpc.port": str(free_port()), "model.version": '"2.0.0"'}
+    )
     spec, container = pod(docs)
     mounts = pod_mounts(spec, container, {"tmp": tmp_path}, {IMAGE_BUNDLES: demo_bundles})
     with start(container, mounts, tmp_path) as proc:
@@ -154,7 +162,14 @@ def test_url_scenario_fetches_with_its_init_container_then_serves(
     assert pinned == sha, (
         f"the demo bundle's archive changed: set model.source.url.sha256 in {scenario.name} to {sha}"
     )
-    docs = render(scenario, sets={"server.port": str(free_port()), "model.source.url.uri": json.dumps(url)})
+    docs = render(
+        scenario,
+        sets={
+            "server.port": str(free_port()),
+            "grpc.port": str(free_port()),
+            "model.source.url.uri": json.dumps(url),
+        },
+    )
     spec, container = pod(docs)
     models, tmp = tmp_path / "models-emptydir", tmp_path / "tmp-emptydir"
     models.mkdir()
@@ -219,6 +234,7 @@ def test_monitoring_scenario_with_auth_serves_the_string_feature_model(
         CHART / "ci" / "monitoring-values.yaml",
         sets={
             "server.port": str(free_port()),
+            "grpc.port": str(free_port()),
             "auth.enabled": "true",
             "auth.existingSecret": '"sales-tokens"',
         },
@@ -244,4 +260,5 @@ def test_monitoring_scenario_with_auth_serves_the_string_feature_model(
         test_mounts = pod_mounts(test_pod["spec"], test_pod["spec"]["containers"][0], volumes, {})
         out = run_test_pod(docs, f"http://127.0.0.1:{port}", test_mounts, tmp_path)
         assert "OK: sales-regressor 1.0.0 predicted" in out
+        assert "OK: sales-regressor 1.0.0 answered over gRPC" in out  # with the token, BYTES for region
         assert proc.stop(timeout=30) == 0
