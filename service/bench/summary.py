@@ -23,6 +23,9 @@ TITLES = {
     "mlserver-batch": "MLServer 1.7.1, adaptive batching",
     "tutorial": "FastAPI tutorial server",
     "ceiling": "constant answer, same stack (ceiling)",
+    "ours-grpc": "**model-server over gRPC** (batching on)",
+    "mlserver-grpc": "MLServer 1.7.1 over gRPC",
+    "mlserver-batch-grpc": "MLServer 1.7.1 over gRPC, adaptive batching",
 }
 
 
