@@ -442,6 +442,12 @@ def ghz(target: str, body: Path, connections: int, seconds: float) -> dict[str, 
     latency = {int(d["percentage"]): d["latency"] for d in doc.get("latencyDistribution") or []}
     codes = dict(doc.get("statusCodeDistribution") or {})
     errors = {code: n for code, n in codes.items() if code != "OK"}
+    # When the duration ends ghz closes its connections with a call in flight on each (as wrk does);
+    # those calls end "Unavailable: transport is closing" and are not the server's errors.
+    closing = sum(n for e, n in (doc.get("errorDistribution") or {}).items() if "transport is closing" in e)
+    if closing and errors.get("Unavailable", 0) >= closing:
+        errors["Unavailable"] -= closing
+        errors = {code: n for code, n in errors.items() if n}
     return {
         "requests": int(codes.get("OK", 0)),
         "duration_us": doc["total"] / 1000,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,6 +183,14 @@ def from_values(name: str, datatype: str, data: Any, count: int) -> np.ndarray:
         raise InvalidInput(
             f"input '{name}' is {datatype}: every value must be {kind}, got {json_type(bad)} {bad!r}"
         )
+    return from_numbers(name, datatype, values, count)
+
+
+def from_numbers(name: str, datatype: str, values: Sequence[Any], count: int) -> np.ndarray:
+    """A numeric or BOOL tensor from a flat sequence whose values are already of the datatype's kind
+    (checked by ``from_values``, or typed by the wire as gRPC's repeated fields are)."""
+    if len(values) != count:
+        raise InvalidInput(f"input '{name}' has {len(values)} values, its shape says {count}")
     try:
         return np.array(values, dtype=NUMPY_DTYPES[datatype])
     except (OverflowError, ValueError) as e:

@@ -44,7 +44,6 @@ CONTENTS_FIELD: dict[str, str] = {
     "FP64": "fp64_contents",
     "BYTES": "bytes_contents",
 }
-_FIELDS = tuple(dict.fromkeys(CONTENTS_FIELD.values()))
 
 
 def parse_infer_request(body: bytes) -> pb.ModelInferRequest:
@@ -78,7 +77,7 @@ def decode(
         shape = list(tensor.shape)
         count = oip.element_count(name, shape)
         if raw:
-            if any(len(getattr(tensor.contents, f)) for f in _FIELDS):
+            if tensor.contents.ListFields():
                 raise InvalidInput(f"input '{name}' has both contents and raw_input_contents: send one")
             arr = oip.from_raw(name, datatype, raw[i], count)
         else:
@@ -106,13 +105,14 @@ def _from_contents(name: str, datatype: str, contents: pb.InferTensorContents, c
         raise InvalidInput(
             f"input '{name}' is {datatype}, which has no contents field: send it in raw_input_contents"
         )
-    other = next((f for f in _FIELDS if f != field and len(getattr(contents, f))), None)
+    # ListFields: only the fields that hold values, in one call.
+    other = next((f.name for f, _ in contents.ListFields() if f.name != field), None)
     if other is not None:
         raise InvalidInput(f"input '{name}' is {datatype}: its values go in contents.{field}, not {other}")
     values: Any = getattr(contents, field)
     if datatype == "BYTES":
         return oip.from_values(name, datatype, [oip.utf8_text(name, b) for b in values], count)
-    return oip.from_values(name, datatype, list(values), count)
+    return oip.from_numbers(name, datatype, values, count)
 
 
 def parameters_dict(params: Mapping[str, pb.InferParameter]) -> dict[str, Any]:
