@@ -181,6 +181,25 @@ def _ceiling() -> Contender:
     )
 
 
+def _grpc_ceiling() -> Contender:
+    def start(
+        m: bench_models.BenchModel, port: int, grpc_port: int, work: Path
+    ) -> tuple[list[str], dict[str, str]]:
+        script = str(HERE / "grpc_ceiling_app.py")
+        return [sys.executable, script, "--port", str(port), "--grpc-port", str(grpc_port)], {}
+
+    return Contender(
+        "",
+        "",
+        False,
+        False,
+        start,
+        lambda m: "/readyz",
+        lambda m, rows: (f"/v2/models/{m.key}/infer", m.body("v2", rows)),
+        grpc=True,
+    )
+
+
 def _named(key: str, title: str, c: Contender) -> Contender:
     c.key, c.title = key, title
     return c
@@ -202,6 +221,7 @@ CONTENDERS = [
     _named("ours-grpc", "model-server over gRPC (batching on)", _ours({"BATCHING": "on"}, grpc=True)),
     _named("mlserver-grpc", "MLServer 1.7.1 over gRPC", _mlserver(False, grpc=True)),
     _named("mlserver-batch-grpc", "MLServer 1.7.1 over gRPC, adaptive batching", _mlserver(True, grpc=True)),
+    _named("grpc-ceiling", "constant answer, grpc.aio (gRPC ceiling)", _grpc_ceiling()),
 ]
 
 
@@ -792,7 +812,7 @@ def render(report: dict[str, Any]) -> str:
                 # A gRPC row compares with MLServer's gRPC, an HTTP row with MLServer's REST.
                 mls = _best_peer(res, model, load, GRPC_PEERS if grpc_row else ("mlserver", "mlserver-batch"))
                 peer = _best_peer(res, model, load)
-                ceil = find_cell(res, model, "ceiling", load)
+                ceil = find_cell(res, model, "grpc-ceiling" if grpc_row else "ceiling", load)
 
                 def ratio(other: dict[str, Any] | None, cell: dict[str, Any] = cell) -> str:
                     return f"{cell['rps'] / other['rps']:.2f}" if other else "-"

@@ -26,6 +26,7 @@ TITLES = {
     "ours-grpc": "**model-server over gRPC** (batching on)",
     "mlserver-grpc": "MLServer 1.7.1 over gRPC",
     "mlserver-batch-grpc": "MLServer 1.7.1 over gRPC, adaptive batching",
+    "grpc-ceiling": "constant answer, grpc.aio (gRPC ceiling)",
 }
 
 
@@ -35,7 +36,7 @@ def cell(results: list[dict[str, Any]], model: str, contender: str, load: str) -
             r.get("contender") == contender
             and r.get("load") == load
             and "rps" in r
-            and (r["model"] == model or contender == "ceiling")
+            and (r["model"] == model or contender in ("ceiling", "grpc-ceiling"))
         ):
             return r
     return None
