@@ -135,7 +135,7 @@ class Servicer:
                     incoming = value
             request_id = incoming if isinstance(incoming, str) and _REQUEST_ID.match(incoming) else None
             if request_id is None:
-                request_id = f"{self._id_prefix}{next(self._ids):x}"
+                request_id = f"{self._id_prefix}-{next(self._ids):x}"
             context.set_trailing_metadata((("x-request-id", request_id),))
             status, code, error, rows = 200, grpc.StatusCode.OK, None, None
             try:
