@@ -1,5 +1,5 @@
 # make bench: this server against MLServer, a FastAPI tutorial server and a constant-answer ceiling, in one
-# run (service/bench/README.md). Not part of make test: it takes ~10 minutes and wants the machine to itself.
+# run (service/bench/README.md). Not part of make test: it takes ~14 minutes and wants the machine to itself.
 # Everything it installs lives under .bench/ (git-ignored): MLServer gets its own venv from a hashed lock.
 BENCH_DIR     := $(CURDIR)/.bench
 MLSERVER_VENV := $(BENCH_DIR)/mlserver-venv
