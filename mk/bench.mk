@@ -1,5 +1,5 @@
 # make bench: this server against MLServer, a FastAPI tutorial server and a constant-answer ceiling, in one
-# run (service/bench/README.md). Not part of make test: it takes ~10 minutes and wants the machine to itself.
+# run (service/bench/README.md). Not part of make test: it takes ~14 minutes and wants the machine to itself.
 # Everything it installs lives under .bench/ (git-ignored): MLServer gets its own venv from a hashed lock.
 BENCH_DIR     := $(CURDIR)/.bench
 MLSERVER_VENV := $(BENCH_DIR)/mlserver-venv
@@ -7,12 +7,13 @@ MLSERVER_LOCK := service/bench/mlserver-requirements.lock
 RUNTIME_VENV  := $(BENCH_DIR)/runtime-venv
 
 .PHONY: bench bench-quick bench-lock bench-workers
-bench: venv demo apt-tools $(MLSERVER_VENV)/.installed $(RUNTIME_VENV)/.installed ## benchmark side by side (~10 min; BENCH_DURATION=2 shortens)
+bench: venv demo apt-tools $(GHZ_STAMP) $(MLSERVER_VENV)/.installed $(RUNTIME_VENV)/.installed ## benchmark side by side (~14 min; BENCH_DURATION=2 shortens)
 	$(PY) service/bench/run.py
 
-bench-quick: venv demo apt-tools $(MLSERVER_VENV)/.installed $(RUNTIME_VENV)/.installed ## a 2-minute subset of make bench, for development
+bench-quick: venv demo apt-tools $(GHZ_STAMP) $(MLSERVER_VENV)/.installed $(RUNTIME_VENV)/.installed ## a 3-minute subset of make bench, for development
 	BENCH_DURATION=$${BENCH_DURATION:-2} BENCH_LOADS=$${BENCH_LOADS:-c1,c64,b32} \
-	BENCH_CONTENDERS=$${BENCH_CONTENDERS:-ours,ours-nobatch,ceiling,mlserver-batch} $(PY) service/bench/run.py
+	BENCH_CONTENDERS=$${BENCH_CONTENDERS:-ours,ours-nobatch,ceiling,mlserver-batch,ours-grpc,mlserver-batch-grpc} \
+	$(PY) service/bench/run.py
 
 $(MLSERVER_VENV)/.installed: $(MLSERVER_LOCK) | $(VENV)/.installed
 	test -x $(MLSERVER_VENV)/bin/python || $(PYTHON_BOOTSTRAP) -m venv $(MLSERVER_VENV)

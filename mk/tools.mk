@@ -14,6 +14,10 @@ FAKE_GCS_VERSION      := v1.56.1
 AZURITE_VERSION       := 3.37.0
 # Generates the charts' values tables (README.md) from the `# --` comments in values.yaml.
 HELM_DOCS_VERSION     := v1.14.2
+# gRPC clients: grpcurl (the tests call the server through its reflection) and ghz (make bench's gRPC
+# load generator), built from their Go modules.
+GRPCURL_VERSION       := v1.9.4
+GHZ_VERSION           := v0.93.0
 # Debian (bookworm) packages: promtool and a real Prometheus for the monitoring tests, wrk for make bench,
 # Chromium and its WebDriver for the browser test of /docs (Debian builds them in matching versions).
 APT_PACKAGES          := prometheus wrk chromium chromium-driver
@@ -67,8 +71,10 @@ FAKE_GCS_STAMP    := $(STAMPS)/fake-gcs-server-$(FAKE_GCS_VERSION)
 AZURITE_STAMP     := $(STAMPS)/azurite-$(AZURITE_VERSION)
 STORAGE_STAMPS    := $(SEAWEEDFS_STAMP) $(FAKE_GCS_STAMP) $(AZURITE_STAMP)
 HELM_DOCS_STAMP   := $(STAMPS)/helm-docs-$(HELM_DOCS_VERSION)
+GRPCURL_STAMP     := $(STAMPS)/grpcurl-$(GRPCURL_VERSION)
+GHZ_STAMP         := $(STAMPS)/ghz-$(GHZ_VERSION)
 TOOL_STAMPS := $(HELM_STAMP) $(KUBECONFORM_STAMP) $(ACTIONLINT_STAMP) $(KUBE_SCORE_STAMP) $(UNITTEST_STAMP) \
-  $(HELM_DOCS_STAMP) $(STORAGE_STAMPS)
+  $(HELM_DOCS_STAMP) $(GRPCURL_STAMP) $(STORAGE_STAMPS)
 GO_INSTALL = CGO_ENABLED=0 GOFLAGS=-trimpath go install
 GO_BUILD   = CGO_ENABLED=0 GOFLAGS=-trimpath go build
 
@@ -93,6 +99,15 @@ $(STAMPS)/actionlint-%:
 # Policy scan of rendered manifests (kube-linter's module is not served by the Go proxy here).
 $(STAMPS)/kube-score-%:
 	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) github.com/zegl/kube-score/cmd/kube-score@$*
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/grpcurl-%:
+	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) github.com/fullstorydev/grpcurl/cmd/grpcurl@$*
+	@mkdir -p $(STAMPS) && touch $@
+
+# Only make bench needs it (not part of `tools`).
+$(STAMPS)/ghz-%:
+	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) github.com/bojand/ghz/cmd/ghz@$*
 	@mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/helm-docs-%:

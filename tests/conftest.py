@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from support.kube import write_k8s_schemas
-from support.paths import ROOT, SERVICE_SRC
+from support.paths import ROOT, SERVICE_SRC, TEST_MODELS
 
 
 def _fresh(bundles: Path) -> bool:
@@ -49,3 +49,22 @@ def sales_bundle(demo_bundles: Path) -> Path:
 def k8s_schema_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """kubernetes-validate's schemas for every version the chart is checked against (support.kube)."""
     return write_k8s_schemas(tmp_path_factory.mktemp("k8s-schemas"))
+
+
+@pytest.fixture(scope="session")
+def slow_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A regressor (features x0, x1) whose every prediction after warm-up takes 2 seconds. Serving it
+    needs PYTHONPATH=tests/support/models and TRUSTED_TYPES=slowmodel.SlowRegressor."""
+    import sys
+
+    import numpy as np
+    from model_server.bundle.package import package
+
+    sys.path.insert(0, str(TEST_MODELS))
+    try:
+        from slowmodel import SlowRegressor
+    finally:
+        sys.path.remove(str(TEST_MODELS))
+    X = np.arange(20.0).reshape(10, 2)
+    model = SlowRegressor(delay=2.0).fit(X, np.arange(10.0))
+    return package(model, X, name="slow", version="1.0.0", out=tmp_path_factory.mktemp("slow") / "slow")

@@ -18,8 +18,12 @@ BY_MODEL = "namespace, model"
 # Prediction endpoints, as the server's `route` label (the route template) names them. Health,
 # metadata and metrics calls are excluded: they are not what a user of the model waits for. (The label
 # is not called `endpoint`: the Prometheus Operator sets that target label to the port name, which
-# would rename the server's to `exported_endpoint`; see model_server/metrics.py.)
-PREDICTION = 'route=~"/predict|/v1/models/.+:predict|/v2/models/.+/infer"'
+# would rename the server's to `exported_endpoint`; see model_server/metrics.py.) Over gRPC the route is
+# the method's full name, and its `code` the HTTP status of the same answer, so every selector on `code`
+# below covers both transports.
+PREDICTION = (
+    'route=~"/predict|/v1/models/.+:predict|/v2/models/.+/infer|/inference.GRPCInferenceService/ModelInfer"'
+)
 
 # Availability SLI: of the valid prediction requests, the share the server failed.
 # - Client errors (4xx) are excluded from both sides: a client sending a wrong feature says nothing

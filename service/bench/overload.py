@@ -67,7 +67,14 @@ def main() -> int:
         sys.exit(f"{BUNDLE} is missing: run `make demo`")
     os.sched_setaffinity(0, {int(LOAD_CPU)})
     port = _free_port()
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "BATCHING": "on", "LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "GRPC_ENABLED": "false",
+        "BATCHING": "on",
+        "LOG_LEVEL": "warning",
+    }
     server = subprocess.Popen(
         ["taskset", "-c", SERVER_CPU, str(ROOT / ".venv" / "bin" / "model-server"), "serve", str(BUNDLE)],
         env=env,

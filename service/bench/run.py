@@ -1,8 +1,8 @@
 """`make bench`: every contender side by side in one run, on loopback.
 
-The server under test is pinned to one core (BENCH_SERVER_CPU, default 0) and wrk to the other
-(BENCH_LOAD_CPU, default 1), so ratios between contenders measured in the same run are what count;
-absolute numbers move with whatever else the machine is doing.
+The server under test is pinned to one core (BENCH_SERVER_CPU, default 0) and the load generator to
+the other (BENCH_LOAD_CPU, default 1): wrk for HTTP, ghz for gRPC. Ratios between contenders measured
+in the same run are what count; absolute numbers move with whatever else the machine is doing.
 
 Environment knobs (all optional):
   BENCH_DURATION   seconds of measured load per cell (default 5; 1 s of warm-up precedes each)
@@ -75,15 +75,19 @@ class Contender:
     title: str
     peer: bool  # a peer we compare against (MLServer, tutorial), not us and not the ceiling
     per_model: bool  # False: model-independent (the ceiling runs once)
-    start: Callable[[bench_models.BenchModel, int, Path], tuple[list[str], dict[str, str]]]
+    # (model, HTTP port, gRPC port, work dir) -> (command, environment)
+    start: Callable[[bench_models.BenchModel, int, int, Path], tuple[list[str], dict[str, str]]]
     ready_path: Callable[[bench_models.BenchModel], str]
     request: Callable[[bench_models.BenchModel, int], tuple[str, Path]]  # (path, body file)
     env: dict[str, str] = field(default_factory=dict)
+    grpc: bool = False  # loaded over gRPC (ghz, ModelInfer on the gRPC port) instead of HTTP (wrk)
 
 
-def _ours(extra: dict[str, str]) -> Contender:
-    def start(m: bench_models.BenchModel, port: int, work: Path) -> tuple[list[str], dict[str, str]]:
-        env = {"PORT": str(port), "HOST": "127.0.0.1", **extra}
+def _ours(extra: dict[str, str], grpc: bool = False) -> Contender:
+    def start(
+        m: bench_models.BenchModel, port: int, grpc_port: int, work: Path
+    ) -> tuple[list[str], dict[str, str]]:
+        env = {"PORT": str(port), "GRPC_PORT": str(grpc_port), "HOST": "127.0.0.1", **extra}
         return [str(VENV_BIN / "model-server"), "serve", str(m.bundle)], env
 
     return Contender(
@@ -94,15 +98,18 @@ def _ours(extra: dict[str, str]) -> Contender:
         start,
         lambda m: "/readyz",
         lambda m, rows: (f"/v2/models/{m.key}/infer", m.body("v2", rows)),
+        grpc=grpc,
     )
 
 
-def _mlserver(batching: bool) -> Contender:
-    def start(m: bench_models.BenchModel, port: int, work: Path) -> tuple[list[str], dict[str, str]]:
+def _mlserver(batching: bool, grpc: bool = False) -> Contender:
+    def start(
+        m: bench_models.BenchModel, port: int, grpc_port: int, work: Path
+    ) -> tuple[list[str], dict[str, str]]:
         shutil.rmtree(work, ignore_errors=True)
         (work / m.key).mkdir(parents=True)
         # debug=false turns MLServer's per-request access log off: its production setting.
-        settings = {"http_port": port, "grpc_port": free_port(), "metrics_port": free_port(), "debug": False}
+        settings = {"http_port": port, "grpc_port": grpc_port, "metrics_port": free_port(), "debug": False}
         (work / "settings.json").write_text(json.dumps(settings))
         model: dict[str, Any] = {
             "name": m.key,
@@ -122,6 +129,7 @@ def _mlserver(batching: bool) -> Contender:
         start,
         lambda m: f"/v2/models/{m.key}/ready",
         lambda m, rows: (f"/v2/models/{m.key}/infer", m.body("v2", rows)),
+        grpc=grpc,
     )
 
 
@@ -130,7 +138,9 @@ MLSERVER_BATCHING = {"max_batch_size": 64, "max_batch_time": 0.005}
 
 
 def _tutorial() -> Contender:
-    def start(m: bench_models.BenchModel, port: int, work: Path) -> tuple[list[str], dict[str, str]]:
+    def start(
+        m: bench_models.BenchModel, port: int, grpc_port: int, work: Path
+    ) -> tuple[list[str], dict[str, str]]:
         return [
             sys.executable,
             str(HERE / "tutorial_app.py"),
@@ -155,7 +165,9 @@ def _tutorial() -> Contender:
 
 
 def _ceiling() -> Contender:
-    def start(m: bench_models.BenchModel, port: int, work: Path) -> tuple[list[str], dict[str, str]]:
+    def start(
+        m: bench_models.BenchModel, port: int, grpc_port: int, work: Path
+    ) -> tuple[list[str], dict[str, str]]:
         return [sys.executable, str(HERE / "ceiling_app.py"), "--port", str(port)], {}
 
     return Contender(
@@ -166,6 +178,25 @@ def _ceiling() -> Contender:
         start,
         lambda m: "/readyz",
         lambda m, rows: (f"/v2/models/{m.key}/infer", m.body("v2", rows)),
+    )
+
+
+def _grpc_ceiling() -> Contender:
+    def start(
+        m: bench_models.BenchModel, port: int, grpc_port: int, work: Path
+    ) -> tuple[list[str], dict[str, str]]:
+        script = str(HERE / "grpc_ceiling_app.py")
+        return [sys.executable, script, "--port", str(port), "--grpc-port", str(grpc_port)], {}
+
+    return Contender(
+        "",
+        "",
+        False,
+        False,
+        start,
+        lambda m: "/readyz",
+        lambda m, rows: (f"/v2/models/{m.key}/infer", m.body("v2", rows)),
+        grpc=True,
     )
 
 
@@ -186,6 +217,11 @@ CONTENDERS = [
     _named("mlserver", "MLServer 1.7.1", _mlserver(False)),
     _named("mlserver-batch", "MLServer 1.7.1, adaptive batching", _mlserver(True)),
     _named("tutorial", "FastAPI tutorial server", _tutorial()),
+    # The Open Inference Protocol over gRPC: ModelInfer with the same 2-D FP64 tensor (typed contents).
+    _named("ours-grpc", "model-server over gRPC (batching on)", _ours({"BATCHING": "on"}, grpc=True)),
+    _named("mlserver-grpc", "MLServer 1.7.1 over gRPC", _mlserver(False, grpc=True)),
+    _named("mlserver-batch-grpc", "MLServer 1.7.1 over gRPC, adaptive batching", _mlserver(True, grpc=True)),
+    _named("grpc-ceiling", "constant answer, grpc.aio (gRPC ceiling)", _grpc_ceiling()),
 ]
 
 
@@ -344,6 +380,106 @@ def wrk(url: str, body: Path, connections: int, seconds: float) -> dict[str, Any
     return dict(json.loads(match.group(1)))
 
 
+GHZ = ROOT / ".tools" / "bin" / "ghz"
+PROTO = ROOT / "service" / "model_server" / "protocols" / "proto" / "grpc_predict_v2.proto"
+INFER_METHOD = "inference.GRPCInferenceService.ModelInfer"
+
+
+def grpc_body(m: bench_models.BenchModel, rows: int) -> Path:
+    """The V2 body as a serialized ModelInferRequest (same tensor, typed fp64_contents), made once."""
+    out = m.body("v2", rows).with_name(f"grpc-{rows}.bin")
+    if not out.exists():
+        from model_server.protocols.proto import grpc_predict_v2_pb2 as pb
+
+        doc = json.loads(m.body("v2", rows).read_text())
+        msg = pb.ModelInferRequest(model_name=m.key)
+        for spec in doc["inputs"]:
+            tensor = msg.inputs.add(name=spec["name"], datatype=spec["datatype"], shape=spec["shape"])
+            tensor.contents.fp64_contents.extend(spec["data"])
+        out.write_bytes(msg.SerializeToString())
+    return out
+
+
+def grpc_call(target: str, body: Path, timeout: float = 30) -> tuple[str, str]:
+    """(status name, details) of one ModelInfer with ``body``."""
+    import grpc
+
+    with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
+        stub = channel.unary_unary("/" + INFER_METHOD.replace(".ModelInfer", "/ModelInfer"))
+        try:
+            stub(body.read_bytes(), timeout=timeout)
+        except grpc.RpcError as e:
+            return e.code().name, e.details() or ""
+    return "OK", ""
+
+
+def grpc_settle(target: str, body: Path, timeout: float = 30) -> None:
+    """As settle(), over gRPC."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if grpc_call(target, body)[0] == "OK":
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{target} did not answer OK within {timeout}s after a load")
+
+
+def ghz(target: str, body: Path, connections: int, seconds: float) -> dict[str, Any]:
+    """ghz, closed loop like wrk: `connections` HTTP/2 connections with one worker each, for `seconds`;
+    the result in wrk's shape (requests, duration, latency percentiles, errors by kind)."""
+    cmd = [
+        "taskset",
+        "-c",
+        LOAD_CPU,
+        str(GHZ),
+        "--insecure",
+        "--proto",
+        str(PROTO),
+        "--call",
+        INFER_METHOD,
+        "--binary-file",
+        str(body),
+        "--connections",
+        str(connections),
+        "--concurrency",
+        str(connections),
+        "--cpus",
+        "1",
+        "--duration",
+        f"{max(seconds, 1):g}s",
+        "--timeout",
+        "10s",
+        "--format",
+        "json",
+        target,
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    try:
+        doc = json.loads(out.stdout)
+    except ValueError:
+        raise RuntimeError(
+            f"ghz printed no result (exit {out.returncode}):\n{out.stdout}\n{out.stderr}"
+        ) from None
+    latency = {int(d["percentage"]): d["latency"] for d in doc.get("latencyDistribution") or []}
+    codes = dict(doc.get("statusCodeDistribution") or {})
+    errors = {code: n for code, n in codes.items() if code != "OK"}
+    # When the duration ends ghz closes its connections with a call in flight on each (as wrk does);
+    # those calls end "Unavailable: transport is closing" and are not the server's errors.
+    closing = sum(n for e, n in (doc.get("errorDistribution") or {}).items() if "transport is closing" in e)
+    if closing and errors.get("Unavailable", 0) >= closing:
+        errors["Unavailable"] -= closing
+        errors = {code: n for code, n in errors.items() if n}
+    return {
+        "requests": int(codes.get("OK", 0)),
+        "duration_us": doc["total"] / 1000,
+        "latency_us": {
+            "p50": latency.get(50, 0) / 1000,
+            "p99": latency.get(99, 0) / 1000,
+            "max": doc.get("slowest", 0) / 1000,
+        },
+        "errors": errors,
+    }
+
+
 # -- the run -------------------------------------------------------------------------------------
 
 
@@ -366,7 +502,7 @@ def cold_start(bundle: Path, logs: Path, times: int = 5) -> dict[str, Any]:
         port = free_port()
         server = Server(
             [str(RUNTIME_BIN / "model-server"), "serve", str(bundle)],
-            {"PORT": str(port), "HOST": "127.0.0.1"},
+            {"PORT": str(port), "GRPC_PORT": str(free_port()), "HOST": "127.0.0.1"},
             logs / f"cold-start-{i}.log",
         )
         try:
@@ -387,25 +523,47 @@ def cold_start(bundle: Path, logs: Path, times: int = 5) -> dict[str, Any]:
 def run_contender(
     c: Contender, m: bench_models.BenchModel, loads: list[Load], logs: Path, results: list[dict[str, Any]]
 ) -> None:
-    port = free_port()
-    cmd, env = c.start(m, port, BENCH / "work" / f"{c.key}-{m.key}")
+    port, grpc_port = free_port(), free_port()
+    cmd, env = c.start(m, port, grpc_port, BENCH / "work" / f"{c.key}-{m.key}")
     base = f"http://127.0.0.1:{port}"
+    target = f"127.0.0.1:{grpc_port}"
     server = Server(cmd, env, logs / f"{c.key}-{m.key}.log")
     label = f"{c.key:<15} {m.key:<16}"
     try:
         startup = server.wait_ready(base + c.ready_path(m))
         for load in loads:
             path, body = c.request(m, load.rows)
-            status, answer = post(base + path, body)
-            if status != 200:
-                raise RuntimeError(f"{c.key} answered {status} to {path}: {answer[:300]!r}")
+            if c.grpc:
+                body = grpc_body(m, load.rows)
+                code, details = grpc_call(target, body)
+                if code != "OK":
+                    raise RuntimeError(f"{c.key} answered {code} to ModelInfer: {details[:300]!r}")
+
+                def load_for(seconds: float, body: Path = body, load: Load = load) -> dict[str, Any]:
+                    return ghz(target, body, load.connections, seconds)
+
+                def wait_settled(body: Path = body) -> None:
+                    grpc_settle(target, body)
+            else:
+                status, answer = post(base + path, body)
+                if status != 200:
+                    raise RuntimeError(f"{c.key} answered {status} to {path}: {answer[:300]!r}")
+
+                def load_for(
+                    seconds: float, body: Path = body, load: Load = load, path: str = path
+                ) -> dict[str, Any]:
+                    return wrk(base + path, body, load.connections, seconds)
+
+                def wait_settled(body: Path = body, path: str = path) -> None:
+                    settle(base + path, body)
+
             if WARMUP > 0:
-                wrk(base + path, body, load.connections, WARMUP)
-                settle(base + path, body)
+                load_for(WARMUP)
+                wait_settled()
             cpu = server.cpu_seconds()
-            r = wrk(base + path, body, load.connections, DURATION)
+            r = load_for(DURATION)
             cpu = server.cpu_seconds() - cpu
-            settle(base + path, body)
+            wait_settled()
             seconds = r["duration_us"] / 1e6
             errors = sum(r["errors"].values())
             row = {
@@ -454,6 +612,8 @@ def main() -> int:
     loads = [ld for ld in LOADS if ld.key in load_keys]
     if any(c.key.startswith("mlserver") for c in contenders) and not MLSERVER.exists():
         sys.exit(f"{MLSERVER} is missing: run `make bench` (it installs MLServer into .bench/)")
+    if any(c.grpc for c in contenders) and not GHZ.exists():
+        sys.exit(f"{GHZ} is missing: run `make bench` (it builds ghz into .tools/)")
     started = time.monotonic()
     print(f"building models {model_keys} into .bench/models", flush=True)
     models = bench_models.build(BENCH / "models", ROOT / "build" / "bundles" / "iris-classifier", model_keys)
@@ -538,6 +698,8 @@ def meta() -> dict[str, Any]:
 # -- report --------------------------------------------------------------------------------------
 
 PEERS = ("mlserver", "mlserver-batch", "tutorial")
+GRPC_PEERS = ("mlserver-grpc", "mlserver-batch-grpc")
+GRPC_CONTENDERS = frozenset(c.key for c in CONTENDERS if c.grpc)
 
 
 def _best_peer(
@@ -568,6 +730,28 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                 ours["p99_ms"] <= peer["p99_ms"],
                 f"{ours['p99_ms']:.1f} ms vs {peer['p99_ms']:.1f} ms",
             )
+    for model in ("iris-classifier", "linear", "boosting"):
+        ours = find_cell(res, model, "ours-grpc", "c64")
+        peer = _best_peer(res, model, "c64", GRPC_PEERS)
+        if ours and peer:
+            ratio = ours["rps"] / peer["rps"]
+            add(
+                f"{model}: gRPC 64 conn >= 2x best peer's gRPC",
+                ratio >= 2.0,
+                f"{ours['rps']:.0f} vs {peer['contender']} {peer['rps']:.0f} req/s = {ratio:.2f}x",
+            )
+            add(
+                f"{model}: gRPC 64 conn p99 < best peer's gRPC",
+                ours["p99_ms"] < peer["p99_ms"],
+                f"{ours['p99_ms']:.1f} ms vs {peer['p99_ms']:.1f} ms",
+            )
+    ours, rest = find_cell(res, "linear", "ours-grpc", "c64"), find_cell(res, "linear", "ours", "c64")
+    if ours and rest:
+        add(
+            "linear: gRPC 64 conn >= REST V2",
+            ours["rps"] >= rest["rps"],
+            f"{ours['rps']:.0f} vs {rest['rps']:.0f} req/s = {ours['rps'] / rest['rps']:.2f}x",
+        )
     ours, ceil = find_cell(res, "linear", "ours", "c64"), find_cell(res, "linear", "ceiling", "c64")
     if ours and ceil:
         ratio = ours["rps"] / ceil["rps"]
@@ -624,9 +808,11 @@ def render(report: dict[str, Any]) -> str:
                 cell = find_cell(res, model, key, load)
                 if cell is None:
                     continue
-                mls = _best_peer(res, model, load, ("mlserver", "mlserver-batch"))
+                grpc_row = key in GRPC_CONTENDERS
+                # A gRPC row compares with MLServer's gRPC, an HTTP row with MLServer's REST.
+                mls = _best_peer(res, model, load, GRPC_PEERS if grpc_row else ("mlserver", "mlserver-batch"))
                 peer = _best_peer(res, model, load)
-                ceil = find_cell(res, model, "ceiling", load)
+                ceil = find_cell(res, model, "grpc-ceiling" if grpc_row else "ceiling", load)
 
                 def ratio(other: dict[str, Any] | None, cell: dict[str, Any] = cell) -> str:
                     return f"{cell['rps'] / other['rps']:.2f}" if other else "-"

@@ -23,6 +23,10 @@ TITLES = {
     "mlserver-batch": "MLServer 1.7.1, adaptive batching",
     "tutorial": "FastAPI tutorial server",
     "ceiling": "constant answer, same stack (ceiling)",
+    "ours-grpc": "**model-server over gRPC** (batching on)",
+    "mlserver-grpc": "MLServer 1.7.1 over gRPC",
+    "mlserver-batch-grpc": "MLServer 1.7.1 over gRPC, adaptive batching",
+    "grpc-ceiling": "constant answer, grpc.aio (gRPC ceiling)",
 }
 
 
@@ -32,7 +36,7 @@ def cell(results: list[dict[str, Any]], model: str, contender: str, load: str) -
             r.get("contender") == contender
             and r.get("load") == load
             and "rps" in r
-            and (r["model"] == model or contender == "ceiling")
+            and (r["model"] == model or contender in ("ceiling", "grpc-ceiling"))
         ):
             return r
     return None

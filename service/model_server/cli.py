@@ -72,7 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     v = sub.add_parser("validate", help="load a bundle exactly as the server does and predict one row")
     v.add_argument("bundle", type=Path)
 
-    s = sub.add_parser("serve", help="serve a bundle over HTTP (settings from environment variables)")
+    s = sub.add_parser(
+        "serve", help="serve a bundle over HTTP and gRPC (settings from environment variables)"
+    )
     s.add_argument("bundle", type=Path, nargs="?", help="bundle directory (default: $MODEL_BUNDLE)")
     s.add_argument("--host", help="listen address (default: $HOST or 127.0.0.1)")
     s.add_argument("--port", type=int, help="listen port (default: $PORT or 8000)")
@@ -300,9 +302,17 @@ def _serve(args: argparse.Namespace) -> int:
             "bundle": str(settings.model_bundle),
             "host": settings.host,
             "port": settings.port,
+            "grpc_port": settings.grpc_port if settings.grpc_enabled else None,
         },
     )
-    return serve(settings)
+    if not settings.grpc_enabled:
+        return serve(settings)
+    from .grpc.server import GrpcServer
+
+    return serve(
+        settings,
+        lambda app: [GrpcServer(settings, app.state.runtime, app.state.metrics, app.state.in_flight)],
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:

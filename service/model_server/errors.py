@@ -1,7 +1,9 @@
 """Typed errors shared by every layer: each carries the HTTP status and the metric kind it maps to.
 
-The codecs and the runtime raise these; only the HTTP layer turns them into responses, so the
-message written here is exactly what the client reads.
+The codecs and the runtime raise these; only the transports (HTTP, gRPC) turn them into answers, so
+the message written here is exactly what the client reads, whichever protocol it speaks. The limits
+that every transport enforces build their errors with the functions at the end, so each limit reads
+the same over HTTP and gRPC.
 """
 
 from __future__ import annotations
@@ -62,6 +64,31 @@ class ModelFailed(ClientError):
 
     status = 500
     kind = "model_error"
+
+
+def over_in_flight(limit: int) -> Overloaded:
+    return Overloaded(
+        f"the server is at its limit of {limit} concurrent prediction requests (MAX_IN_FLIGHT): retry shortly"
+    )
+
+
+def over_deadline(seconds: float) -> DeadlineExceeded:
+    return DeadlineExceeded(
+        f"the request took longer than {seconds:g} s (REQUEST_TIMEOUT_SECONDS) and was abandoned: the "
+        "server is overloaded or the batch is too large"
+    )
+
+
+def over_size(limit: int, setting: str, size: int | None = None) -> PayloadTooLarge:
+    """A body or message over ``limit`` bytes (``size``: its length, when known before reading it)."""
+    what = "the body" if setting == "MAX_BODY_BYTES" else "the message"
+    if size is None:
+        return PayloadTooLarge(
+            f"{what} is over the limit of {limit} bytes ({setting}): send fewer rows per request"
+        )
+    return PayloadTooLarge(
+        f"{what} is {size} bytes, over the limit of {limit} bytes ({setting}): send fewer rows per request"
+    )
 
 
 class BundleError(Exception):

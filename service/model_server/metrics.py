@@ -55,7 +55,11 @@ LATENCY_BUCKETS = (
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 
 # Fixed vocabularies for labels (anything else is folded into "other").
-PROTOCOLS = ("named", "v2", "v1", "ops")
+# grpc: the Open Inference Protocol over gRPC; its `route` is the method's full name
+# (/inference.GRPCInferenceService/ModelInfer) and its `code` the HTTP status of the same answer over
+# REST (the gRPC status, e.g. INVALID_ARGUMENT for 400, is in the request's log line), so every rule and
+# panel that reads `code` covers both transports.
+PROTOCOLS = ("named", "v2", "v1", "grpc", "ops")
 ERROR_KINDS = (
     "invalid_input",  # 400/422: missing, extra or mistyped feature, bad tensor, NaN where not allowed
     "unsupported_media_type",  # 415
@@ -81,7 +85,7 @@ class Metrics:
         p = PREFIX
         self.requests = Counter(
             f"{p}_requests",
-            "HTTP requests answered, by protocol, route template and status code.",
+            "Requests answered (HTTP and gRPC), by protocol, route template and status code.",
             ["protocol", "route", "code"],
             registry=r,
         )

@@ -79,7 +79,30 @@ class Settings:
         not_a_value="the chart always sets `0.0.0.0`: the Service, the probes and Prometheus reach the "
         "pod on its own address",
     )
-    port: int = _setting(8000, "one port for everything: predictions, health, metrics", values="server.port")
+    port: int = _setting(
+        8000, "the HTTP port: every protocol over HTTP, health, metrics", values="server.port"
+    )
+    grpc_enabled: bool = _setting(
+        True,
+        "serve the Open Inference Protocol over gRPC on `GRPC_PORT` as well, in the same process and "
+        "through the same runtime, limits and metrics as HTTP; `false` opens no second port",
+        values="grpc.enabled",
+    )
+    grpc_port: int = _setting(
+        8081,
+        "the gRPC port (the Open Inference Protocol's `GRPCInferenceService`, `grpc.health.v1.Health`, "
+        "server reflection): 8081 as KServe's and MLServer's gRPC ports, next to the HTTP port",
+        values="grpc.port",
+    )
+    grpc_max_message_bytes: int = _setting(
+        4 * 1024 * 1024,
+        "largest gRPC request message, else RESOURCE_EXHAUSTED: the same bound as `MAX_BODY_BYTES` (and "
+        "gRPC's own default), for the same reason: it bounds what one client makes the server hold. 4 MiB "
+        "of raw FP64 tensor data is 512 Ki values, `MAX_REQUEST_ROWS` rows of 128 features. gRPC itself "
+        "drops a message over twice this before reading it; between the two the answer names this setting",
+        values="grpc.maxMessageBytes",
+        shown_default="`4194304` (4 MiB)",
+    )
     max_body_bytes: int = _setting(
         4 * 1024 * 1024,
         "largest request body, else 413. 4 MiB holds `MAX_REQUEST_ROWS` rows of ~1 KB of named-feature "
@@ -252,6 +275,7 @@ class Settings:
             "max_archive_bytes",
             "fetch_deadline_seconds",
             "fetch_stall_seconds",
+            "grpc_max_message_bytes",
         )
         for name in positive:
             if getattr(self, name) is not None and getattr(self, name) <= 0:
@@ -267,6 +291,12 @@ class Settings:
             )
         if not 0 < self.port < 65536:
             raise SettingsError(f"PORT must be between 1 and 65535, got {self.port}")
+        if not 0 < self.grpc_port < 65536:
+            raise SettingsError(f"GRPC_PORT must be between 1 and 65535, got {self.grpc_port}")
+        if self.grpc_enabled and self.grpc_port == self.port:
+            raise SettingsError(
+                f"GRPC_PORT and PORT are both {self.port}: give gRPC its own port, or set GRPC_ENABLED=false"
+            )
         if self.log_level not in _LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}")
 

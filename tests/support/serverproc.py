@@ -11,12 +11,14 @@
   None to rely on MODEL_BUNDLE in ``env``); ``wait`` is "ready" (GET /readyz returns 200), "live"
   (GET /healthz returns 200: use it for bad-bundle tests) or None. Raises ``ServerError`` with the
   captured log if the process exits or the wait times out.
-- ``ServerProcess``: ``base_url``, ``port``, ``pid``, ``url(path)``, ``log()`` (everything the process
+- ``ServerProcess``: ``base_url``, ``port``, ``grpc_port`` and ``grpc_target`` (``127.0.0.1:PORT`` of
+  its gRPC listener, a free port of its own too), ``pid``, ``url(path)``, ``log()`` (everything the process
   wrote to stdout/stderr so far), ``log_lines()`` (its JSON log lines, parsed), ``wait_ready()``,
   ``stop(timeout=30) -> exit code`` (SIGTERM, then wait; SIGKILL and ``ServerError`` on timeout).
   Leaving the ``with`` block calls ``stop()`` if the test did not.
 - ``http_get``, ``post_json``: (status, body) without raising for 4xx/5xx; ``wait_failed(readyz_url)``:
-  the reason a bad bundle reports once its load has failed.
+  the reason a bad bundle reports once its load has failed; ``metric(srv, "name{labels...")``: the
+  value of the first /metrics sample that starts so (0 when absent); ``wait_until(predicate)``.
 """
 
 from __future__ import annotations
@@ -83,15 +85,35 @@ def wait_failed(readyz_url: str, timeout: float = 60.0) -> str:
     raise AssertionError(f"{readyz_url} still says {doc} after {timeout} s")
 
 
+def metric(srv: ServerProcess, line_start: str) -> float:
+    text = http_get(srv.url("/metrics"))[1].decode()
+    for line in text.splitlines():
+        # The name, or the name with its first labels: what follows is the rest of them or the value.
+        rest = line[len(line_start) : len(line_start) + 1]
+        if line.startswith(line_start) and rest in (" ", "{", ",", "}"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def wait_until(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        time.sleep(0.05)
+
+
 class ServerProcess:
     def __init__(self, bundle: Path | str | None, env: dict[str, str] | None) -> None:
         if not MODEL_SERVER.exists():
             raise ServerError(f"{MODEL_SERVER} is missing: run `make venv`")
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.grpc_port = free_port()
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         self._log = tempfile.NamedTemporaryFile(prefix="model-server-", suffix=".log", delete=False)
         full_env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        full_env.update({"HOST": "127.0.0.1", "PORT": str(self.port)})
+        full_env.update({"HOST": "127.0.0.1", "PORT": str(self.port), "GRPC_PORT": str(self.grpc_port)})
         full_env.update(env or {})
         args = [str(MODEL_SERVER), "serve"] + ([str(bundle)] if bundle is not None else [])
         self.proc = subprocess.Popen(

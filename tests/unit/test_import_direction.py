@@ -1,4 +1,5 @@
-"""The server package's wings import one way: http -> protocols -> (shared types) <- runtime -> bundle.
+"""The server package's wings import one way: transports (http, grpc) -> protocols -> (shared types) <-
+runtime -> bundle. The two transports do not import each other.
 
 Read from the source (every import statement, also those inside functions), so a new module or a new
 import that goes against the direction fails here with the file and line. The light modules are also
@@ -28,9 +29,12 @@ ALLOWED = {
     "protocols": {"shared", "protocols"},
     "runtime": {"shared", "bundle", "runtime"},
     "http": {"shared", "bundle", "protocols", "runtime", "http"},
-    "entry": {"shared", "bundle", "protocols", "runtime", "http", "entry"},
+    "grpc": {"shared", "bundle", "protocols", "runtime", "grpc"},
+    "entry": {"shared", "bundle", "protocols", "runtime", "http", "grpc", "entry"},
 }
 WEB_FRAMEWORK = {"fastapi", "starlette", "uvicorn", "pydantic"}
+# The gRPC runtime and its services; the protocol codec uses only protobuf's message classes.
+GRPC_LIBRARIES = {"grpc", "grpc_health", "grpc_reflection"}
 # Modules that must load without the model's libraries: codecs are pure functions over light types,
 # and metadata.json is read without scikit-learn (the /docs example, `model-server fetch`).
 LIGHT = [
@@ -39,10 +43,19 @@ LIGHT = [
     "model_server.protocols.named",
     "model_server.protocols.v1",
     "model_server.protocols.v2",
+    "model_server.protocols.v2_grpc",
     "model_server.bundle.metadata",
     "model_server.bundle.fetch",
 ]
-HEAVY = ["sklearn", "skops", "scipy", "model_server.runtime", "model_server.bundle.load", *WEB_FRAMEWORK]
+HEAVY = [
+    "sklearn",
+    "skops",
+    "scipy",
+    "model_server.runtime",
+    "model_server.bundle.load",
+    *WEB_FRAMEWORK,
+    *GRPC_LIBRARIES,
+]
 
 
 def module_name(path: Path) -> str:
@@ -56,7 +69,7 @@ def layer(module: str) -> str:
     parts = module.split(".")
     if len(parts) == 1:
         return "shared"  # the package itself: __version__
-    if parts[1] in ("bundle", "protocols", "runtime", "http"):
+    if parts[1] in ("bundle", "protocols", "runtime", "http", "grpc"):
         return parts[1]
     if parts[1] in SHARED:
         return "shared"
@@ -102,7 +115,7 @@ SOURCES = sorted(PACKAGE.rglob("*.py"))
 
 def test_the_package_has_its_wings() -> None:
     wings = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
-    assert wings == {"bundle", "protocols", "runtime", "http"}
+    assert wings == {"bundle", "protocols", "runtime", "http", "grpc"}
     assert len(SOURCES) > 30
 
 
@@ -131,6 +144,19 @@ def test_only_the_http_layer_imports_the_web_framework() -> None:
         if target.split(".")[0] in WEB_FRAMEWORK
     ]
     assert not wrong, "\n".join(wrong)
+
+
+def test_only_the_grpc_transport_and_the_command_line_import_grpc() -> None:
+    wrong = [
+        f"{path.relative_to(PACKAGE)}:{line} imports {target}"
+        for path in SOURCES
+        if layer(module_name(path)) not in ("grpc", "entry")
+        for line, target in imports(path)
+        if target.split(".")[0] in GRPC_LIBRARIES
+    ]
+    assert not wrong, "\n".join(wrong)
+    grpc_modules = [p for p in SOURCES if layer(module_name(p)) == "grpc"]
+    assert any(t.split(".")[0] == "grpc" for p in grpc_modules for _, t in imports(p))
 
 
 def test_light_modules_load_without_the_model_libraries() -> None:

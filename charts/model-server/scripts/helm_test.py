@@ -1,11 +1,13 @@
-"""`helm test`: wait until the model Service is ready, then make one real prediction.
+"""`helm test`: wait until the model Service is ready, then make one real prediction over HTTP, and one
+over gRPC when the chart serves it.
 
-Runs inside the server image (`python -c`), so it uses the standard library only. Settings come from
-the environment: BASE_URL, MODEL_NAME, MODEL_VERSION, TIMEOUT_SECONDS, and optionally PREDICT_REQUEST
-(the JSON body to POST to /predict) and AUTH_TOKENS_FILE (bearer tokens, one per line). Without
-PREDICT_REQUEST one row is built from the model's Open Inference Protocol metadata: numbers 0 and strings
-empty, which any bundle accepts. Exit status 0 only if the answer carries one prediction from the
-expected model and version.
+Runs inside the server image (`python -c`), so it uses the standard library, and for gRPC the image's
+grpcio and the server's own message classes. Settings come from the environment: BASE_URL,
+MODEL_NAME, MODEL_VERSION, TIMEOUT_SECONDS, and optionally PREDICT_REQUEST (the JSON body to POST to
+/predict), AUTH_TOKENS_FILE (bearer tokens, one per line) and GRPC_TARGET (host:port of the Service's
+gRPC port). Without PREDICT_REQUEST one row is built from the model's Open Inference Protocol metadata:
+numbers 0 and strings empty, which any bundle accepts; the gRPC call always sends that row. Exit status
+0 only if each answer carries one prediction from the expected model and version.
 """
 
 import json
@@ -64,14 +66,65 @@ def wait_ready():
     sys.exit(f"FAIL: {BASE_URL}/readyz not ready after {TIMEOUT:.0f}s (last: {last})")
 
 
-def default_request():
+def model_inputs():
     status, body = call("GET", f"/v2/models/{MODEL_NAME}")
     if status != 200:
         sys.exit(f"FAIL: GET /v2/models/{MODEL_NAME} answered {status}: {body[:300]!r}")
+    return json.loads(body)["inputs"]
+
+
+def default_request():
     row = {}
-    for spec in json.loads(body)["inputs"]:
+    for spec in model_inputs():
         row[spec["name"]] = "" if spec["datatype"] == "BYTES" else 0
     return {"instances": [row]}
+
+
+def check_grpc(target):
+    """Health SERVING, then one ModelInfer of the zero row, one tensor per feature."""
+    import grpc
+    from grpc_health.v1 import health_pb2
+    from model_server.protocols.proto import grpc_predict_v2_pb2 as pb
+
+    tok = token()
+    metadata = [("authorization", f"Bearer {tok}")] if tok else []
+    with grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0)]) as channel:
+        check = channel.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
+        try:
+            status = check(health_pb2.HealthCheckRequest(), timeout=10).status
+        except grpc.RpcError as e:
+            sys.exit(f"FAIL: gRPC health check on {target}: {e.code().name} {e.details()}")
+        if status != health_pb2.HealthCheckResponse.SERVING:
+            name = health_pb2.HealthCheckResponse.ServingStatus.Name(status)
+            sys.exit(f"FAIL: gRPC health on {target} is {name}")
+        request = pb.ModelInferRequest(model_name=MODEL_NAME, model_version=MODEL_VERSION)
+        for spec in model_inputs():
+            tensor = request.inputs.add(name=spec["name"], datatype=spec["datatype"], shape=[1])
+            if spec["datatype"] == "BYTES":
+                tensor.contents.bytes_contents.append(b"")
+            elif spec["datatype"] == "INT64":
+                tensor.contents.int64_contents.append(0)
+            else:
+                tensor.contents.fp64_contents.append(0.0)
+        infer = channel.unary_unary(
+            "/inference.GRPCInferenceService/ModelInfer",
+            request_serializer=pb.ModelInferRequest.SerializeToString,
+            response_deserializer=pb.ModelInferResponse.FromString,
+        )
+        try:
+            answer = infer(request, timeout=10, metadata=metadata)
+        except grpc.RpcError as e:
+            sys.exit(f"FAIL: gRPC ModelInfer on {target}: {e.code().name} {e.details()}")
+    shapes = {o.name: list(o.shape) for o in answer.outputs}
+    if answer.model_name != MODEL_NAME or (MODEL_VERSION and answer.model_version != MODEL_VERSION):
+        sys.exit(f"FAIL: gRPC answered by {answer.model_name} {answer.model_version}")
+    if shapes.get("predictions") != [1]:
+        sys.exit(f"FAIL: gRPC expected 1 prediction, got outputs {shapes}")
+    print(f"OK: {MODEL_NAME} {answer.model_version} answered over gRPC on {target}")
 
 
 def main():
@@ -92,6 +145,9 @@ def main():
     if len(answer.get("predictions") or []) != rows:
         sys.exit(f"FAIL: expected {rows} prediction(s), got {answer!r}")
     print(f"OK: {MODEL_NAME} {answer['model_version']} predicted {answer['predictions']}")
+    target = os.environ.get("GRPC_TARGET")
+    if target:
+        check_grpc(target)
 
 
 main()

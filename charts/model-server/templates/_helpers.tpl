@@ -178,6 +178,12 @@ rendering a single template (`helm template -s`, helm-unittest) checks its own v
 {{- if and (eq .Values.model.source.type "bucket") $bucket.anonymous $bucket.credentials.existingSecret }}
 {{- fail "model.source.bucket: anonymous reads use no credentials; drop credentials.existingSecret or anonymous" }}
 {{- end }}
+{{- if and .Values.grpc.enabled (eq (int .Values.grpc.port) (int .Values.server.port)) }}
+{{- fail (printf "grpc.port and server.port are both %d: give gRPC its own port, or set grpc.enabled=false" (int .Values.server.port)) }}
+{{- end }}
+{{- if and .Values.probes.readiness.grpc (not .Values.grpc.enabled) }}
+{{- fail "probes.readiness.grpc needs grpc.enabled: the probe calls the gRPC health service" }}
+{{- end }}
 {{- if and (eq .Values.model.source.type "oci") (semverCompare "<1.31.0-0" .Capabilities.KubeVersion.Version) }}
 {{- fail (printf "model.source.type=oci uses an image volume, which needs Kubernetes 1.31 or later (this cluster: %s)" .Capabilities.KubeVersion.Version) }}
 {{- end }}
@@ -221,6 +227,10 @@ numbers as floats and would print 1048576 as 1.048576e+06.
   value: "0.0.0.0"
 - name: PORT
   value: {{ int64 .Values.server.port | quote }}
+- name: GRPC_ENABLED
+  value: {{ .Values.grpc.enabled | toString | quote }}
+- name: GRPC_PORT
+  value: {{ int64 .Values.grpc.port | quote }}
 - name: LOG_LEVEL
   value: {{ .Values.server.logLevel | quote }}
 - name: SHUTDOWN_GRACE_SECONDS
@@ -237,7 +247,7 @@ numbers as floats and would print 1048576 as 1.048576e+06.
 - name: TRUSTED_TYPES
   value: {{ join "," . | quote }}
 {{- end }}
-{{- range $env, $value := dict "MAX_BODY_BYTES" .Values.server.maxBodyBytes "MAX_REQUEST_ROWS" .Values.server.maxRequestRows "MAX_IN_FLIGHT" .Values.server.maxInFlight "DRIFT_WINDOW_ROWS" .Values.server.driftWindowRows "MAX_ARTIFACT_UNPACKED_BYTES" .Values.server.maxArtifactUnpackedBytes "BATCH_MAX_ROWS" .Values.batching.maxRows "BATCH_QUEUE_ROWS" .Values.batching.queueRows }}
+{{- range $env, $value := dict "MAX_BODY_BYTES" .Values.server.maxBodyBytes "MAX_REQUEST_ROWS" .Values.server.maxRequestRows "MAX_IN_FLIGHT" .Values.server.maxInFlight "DRIFT_WINDOW_ROWS" .Values.server.driftWindowRows "MAX_ARTIFACT_UNPACKED_BYTES" .Values.server.maxArtifactUnpackedBytes "BATCH_MAX_ROWS" .Values.batching.maxRows "BATCH_QUEUE_ROWS" .Values.batching.queueRows "GRPC_MAX_MESSAGE_BYTES" .Values.grpc.maxMessageBytes }}
 {{- if not (kindIs "invalid" $value) }}
 - name: {{ $env }}
   value: {{ int64 $value | quote }}

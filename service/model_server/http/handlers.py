@@ -10,11 +10,10 @@ from fastapi import Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from ..errors import NotFound, NotReady
 from ..protocols import oip
 from ..protocols.codec import Codec, Options
 from ..protocols.v2 import HEADER_LENGTH
-from ..runtime.lifecycle import ModelRuntime, State
+from ..runtime.lifecycle import ModelRuntime
 from ..types import Metadata
 from .responses import json_response
 
@@ -26,15 +25,7 @@ def runtime_of(request: Request) -> ModelRuntime:
 
 def served_model(runtime: ModelRuntime, name: str | None = None, version: str | None = None) -> Metadata:
     """The served model's metadata: 503 while not loaded, 404 for another name or version."""
-    bundle = runtime.bundle
-    if bundle is None or runtime.state not in (State.READY, State.DRAINING):
-        raise NotReady(f"the model is not ready: {runtime.reason}")
-    meta = bundle.metadata
-    if name is not None and name != meta.name:
-        raise NotFound(f"model '{name}' is not served here: this server serves '{meta.name}'")
-    if version is not None and version != meta.version:
-        raise NotFound(f"model '{meta.name}' has no version '{version}': this server serves {meta.version}")
-    return meta
+    return runtime.served_model(name, version)
 
 
 async def predict(request: Request, codec: Codec, name: str | None, version: str | None) -> Response:

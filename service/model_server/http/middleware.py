@@ -18,7 +18,14 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..auth import TokenFile, Unauthorized
-from ..errors import DeadlineExceeded, Overloaded, PayloadTooLarge, UnsupportedMediaType
+from ..errors import (
+    Overloaded,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    over_deadline,
+    over_in_flight,
+    over_size,
+)
 from ..metrics import Metrics
 from ..settings import Settings
 from .endpoints import Endpoint, classify
@@ -151,10 +158,7 @@ class Limits:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise PayloadTooLarge(
-                        f"the body is over the limit of {limit} bytes (MAX_BODY_BYTES): "
-                        "send fewer rows per request"
-                    )
+                    raise over_size(limit, "MAX_BODY_BYTES")
             return message
 
         async def send_tracking(message: Message) -> None:
@@ -170,10 +174,7 @@ class Limits:
         except TimeoutError:
             if started:
                 raise
-            err = DeadlineExceeded(
-                f"the request took longer than {s.request_timeout_seconds:g} s (REQUEST_TIMEOUT_SECONDS) and "
-                "was abandoned: the server is overloaded or the batch is too large"
-            )
+            err = over_deadline(s.request_timeout_seconds)
             await error_response(scope, err, self.metrics)(scope, receive, send)
         finally:
             self.in_flight.count -= 1
@@ -187,10 +188,7 @@ class Limits:
     def _precheck(self, scope: Scope) -> Overloaded | UnsupportedMediaType | PayloadTooLarge | None:
         s = self.settings
         if self.in_flight.count >= s.max_in_flight:
-            return Overloaded(
-                f"the server is at its limit of {s.max_in_flight} concurrent prediction requests "
-                "(MAX_IN_FLIGHT): retry shortly"
-            )
+            return over_in_flight(s.max_in_flight)
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         if content_type not in endpoint_of(scope).content_types:
             shown = content_type or "none"
@@ -199,8 +197,5 @@ class Limits:
             )
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > s.max_body_bytes:
-            return PayloadTooLarge(
-                f"the body is {length} bytes, over the limit of {s.max_body_bytes} bytes (MAX_BODY_BYTES): "
-                "send fewer rows per request"
-            )
+            return over_size(s.max_body_bytes, "MAX_BODY_BYTES", int(length))
         return None

@@ -4,6 +4,10 @@ SIGTERM: readiness turns 503 at once; the listener stays open and accepted reque
 ones are still served, for the moments before the endpoint is removed); once no prediction is in
 flight uvicorn stops, then the model is released and the process exits 0, all within
 SHUTDOWN_GRACE_SECONDS. A second SIGINT forces exit.
+
+Companions are other listeners in the same process and event loop (the gRPC server): started before
+the HTTP listener, stopped after the drain and before the model is released. Their prediction calls
+count in the same in-flight counter, so the drain waits for them too.
 """
 
 from __future__ import annotations
@@ -11,10 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import time
+from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import Protocol
 
 import uvicorn
+from fastapi import FastAPI
 
 from ..runtime.lifecycle import ModelRuntime
 from ..settings import Settings
@@ -27,20 +35,47 @@ log = logging.getLogger("model_server.server")
 _CLOSE_MARGIN_SECONDS = 1.0
 
 
+class Companion(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class _Server(uvicorn.Server):
     def __init__(
-        self, config: uvicorn.Config, runtime: ModelRuntime, in_flight: InFlight, grace: float
+        self,
+        config: uvicorn.Config,
+        runtime: ModelRuntime,
+        in_flight: InFlight,
+        grace: float,
+        companions: Sequence[Companion] = (),
     ) -> None:
         super().__init__(config)
         self.runtime = runtime
         self.in_flight = in_flight
         self.grace = grace
+        self.companions = companions
         self.draining = False
         self.loop: asyncio.AbstractEventLoop | None = None
 
     async def serve(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
         self.loop = asyncio.get_running_loop()
         await super().serve(sockets)  # type: ignore[arg-type]
+
+    async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
+        for companion in self.companions:
+            try:
+                await companion.start()
+            except RuntimeError as e:
+                # As uvicorn does when its own port is taken: say why and exit 1.
+                log.error("%s", e)
+                sys.exit(1)
+        await super().startup(sockets)  # type: ignore[arg-type]
+
+    async def shutdown(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
+        for companion in self.companions:
+            await companion.stop()
+        await super().shutdown(sockets)  # type: ignore[arg-type]
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Not uvicorn's handler: it would re-raise the signal after shutdown and the process would
@@ -74,7 +109,9 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, companions: Callable[[FastAPI], Sequence[Companion]] | None = None) -> int:
+    """Serve until SIGTERM; ``companions`` builds the other listeners from the app (its runtime,
+    metrics and in-flight counter are theirs too)."""
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -88,7 +125,13 @@ def serve(settings: Settings) -> int:
         proxy_headers=False,
         timeout_graceful_shutdown=int(max(1, settings.shutdown_grace_seconds)),
     )
-    server = _Server(config, app.state.runtime, app.state.in_flight, settings.shutdown_grace_seconds)
+    server = _Server(
+        config,
+        app.state.runtime,
+        app.state.in_flight,
+        settings.shutdown_grace_seconds,
+        companions(app) if companions is not None else (),
+    )
     server.run()
     log.info("stopped")
     return 0 if server.started or server.draining else 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +47,9 @@ _INPUT_DTYPE = {"float": "FP64", "int": "INT64", "string": "BYTES"}
 
 @dataclass(frozen=True)
 class InferRequest:
-    """A decoded inference request. ``binary_outputs`` and ``binary_default`` belong to the REST
-    binding's binary data extension (another transport leaves them empty)."""
+    """A decoded inference request. ``binary_outputs`` (per output) belong to the REST binding's binary
+    data extension; ``binary_default`` asks for every output as raw bytes (REST: the binary data
+    extension's ``binary_data_output``; gRPC: ``raw_output_contents``)."""
 
     id: str | None
     rows: Rows
@@ -116,7 +118,7 @@ def from_raw(name: str, datatype: str, raw: bytes | memoryview, count: int) -> n
             pos += 4
             if pos + n > end:
                 raise InvalidInput(f"input '{name}' BYTES data is truncated")
-            values.append(_utf8(name, bytes(raw[pos : pos + n])))
+            values.append(utf8_text(name, bytes(raw[pos : pos + n])))
             pos += n
         if len(values) != count:
             raise InvalidInput(f"input '{name}' has {len(values)} BYTES elements, its shape says {count}")
@@ -130,7 +132,8 @@ def from_raw(name: str, datatype: str, raw: bytes | memoryview, count: int) -> n
     return np.frombuffer(raw, dtype=dtype)
 
 
-def _utf8(name: str, b: bytes) -> str:
+def utf8_text(name: str, b: bytes) -> str:
+    """One BYTES element as text (string features are text)."""
     try:
         return b.decode()
     except UnicodeDecodeError:
@@ -180,6 +183,14 @@ def from_values(name: str, datatype: str, data: Any, count: int) -> np.ndarray:
         raise InvalidInput(
             f"input '{name}' is {datatype}: every value must be {kind}, got {json_type(bad)} {bad!r}"
         )
+    return from_numbers(name, datatype, values, count)
+
+
+def from_numbers(name: str, datatype: str, values: Sequence[Any], count: int) -> np.ndarray:
+    """A numeric or BOOL tensor from a flat sequence whose values are already of the datatype's kind
+    (checked by ``from_values``, or typed by the wire as gRPC's repeated fields are)."""
+    if len(values) != count:
+        raise InvalidInput(f"input '{name}' has {len(values)} values, its shape says {count}")
     try:
         return np.array(values, dtype=NUMPY_DTYPES[datatype])
     except (OverflowError, ValueError) as e:
@@ -217,14 +228,19 @@ def requested_outputs(outputs: Any) -> tuple[tuple[str, ...] | None, frozenset[s
     names: list[str] = []
     binary: set[str] = set()
     for out in outputs:
-        name = out.get("name") if type(out) is dict else None
-        if name not in OUTPUTS:
-            raise InvalidInput(f"unknown output {name!r}: this server returns {', '.join(OUTPUTS)}")
+        name = check_output(out.get("name") if type(out) is dict else None)
         names.append(name)
         params = out.get("parameters") or {}
         if type(params) is dict and params.get("binary_data") is True:
             binary.add(name)
     return tuple(names), frozenset(binary)
+
+
+def check_output(name: Any) -> str:
+    """A requested output's name, if it is one this server returns."""
+    if name not in OUTPUTS:
+        raise InvalidInput(f"unknown output {name!r}: this server returns {', '.join(OUTPUTS)}")
+    return str(name)
 
 
 def wants_probabilities(req: InferRequest, meta: Metadata, default: bool) -> bool:

@@ -29,7 +29,7 @@ import skops
 from .. import __version__
 from ..bundle.load import LoadedBundle, load_bundle
 from ..bundle.metadata import sample_record
-from ..errors import BundleError, InvalidInput, NotReady
+from ..errors import BundleError, InvalidInput, NotFound, NotReady
 from ..features import InputSchema, Rows
 from ..metrics import Metrics
 from ..settings import Settings
@@ -201,6 +201,21 @@ class ModelRuntime:
         self.metrics.model_ready.set(0)
 
     # ---- predictions ---------------------------------------------------------------------------
+
+    def served_model(self, name: str | None = None, version: str | None = None) -> Metadata:
+        """The served model's metadata for a request that names a model (and version): NotReady while
+        not loaded, NotFound for another name or version. Every transport asks this."""
+        bundle = self.bundle
+        if bundle is None or self.state not in (State.READY, State.DRAINING):
+            raise NotReady(f"the model is not ready: {self.reason}")
+        meta = bundle.metadata
+        if name is not None and name != meta.name:
+            raise NotFound(f"model '{name}' is not served here: this server serves '{meta.name}'")
+        if version is not None and version != meta.version:
+            raise NotFound(
+                f"model '{meta.name}' has no version '{version}': this server serves {meta.version}"
+            )
+        return meta
 
     def require_schema(self) -> InputSchema:
         """The input schema, or NotReady: codecs need it before a request can be decoded."""

@@ -6,16 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from model_server.bundle.package import package
 from model_server.http.app import create_app
 from model_server.metrics import Metrics
 from model_server.runtime.lifecycle import ModelRuntime
@@ -27,19 +24,6 @@ from support.serverproc import ServerProcess, http_get, start_server
 MODELS = TEST_MODELS
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 SLOW_ENV = {"PYTHONPATH": str(MODELS), "TRUSTED_TYPES": "slowmodel.SlowRegressor"}
-
-
-@pytest.fixture(scope="module")
-def slow_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A regressor whose every prediction after warm-up takes 2 seconds."""
-    sys.path.insert(0, str(MODELS))
-    try:
-        from slowmodel import SlowRegressor
-    finally:
-        sys.path.remove(str(MODELS))
-    X = np.arange(20.0).reshape(10, 2)
-    model = SlowRegressor(delay=2.0).fit(X, np.arange(10.0))
-    return package(model, X, name="slow", version="1.0.0", out=tmp_path_factory.mktemp("slow") / "slow")
 
 
 def post(srv: ServerProcess, body: object, path: str = "/predict", timeout: float = 30) -> tuple[int, dict]:

@@ -8,6 +8,7 @@ import re
 import sys
 
 import pytest
+from model_server.grpc import service as grpc_service
 from model_server.http import fastpath
 from model_server.http.app import create_app
 from model_server.http.endpoints import ROUTES, classify
@@ -77,7 +78,7 @@ def test_the_monitoring_selector_of_predictions_names_exactly_the_tables_predict
 ) -> None:
     """Dashboards, alerts and the autoscaling metric select predictions by the `route` label with a
     regex of their own (monitoring/mixin/config.py); it must match the table's prediction templates and
-    no other route label the server writes."""
+    the gRPC prediction methods, and no other route label the server writes."""
     spec = importlib.util.spec_from_file_location("mixin_config", MONITORING / "mixin" / "config.py")
     assert spec is not None and spec.loader is not None
     config = importlib.util.module_from_spec(spec)
@@ -87,6 +88,7 @@ def test_the_monitoring_selector_of_predictions_names_exactly_the_tables_predict
     assert matcher is not None, config.PREDICTION
     selects = re.compile(matcher[1])
     labels = {r.template for r in ROUTES} | {"other", "/docs", "/openapi.json", "/docs/static/{file}"}
+    labels |= {m.route for m in grpc_service.METHODS}
     assert {label for label in labels if selects.fullmatch(label)} == {
         r.template for r in ROUTES if r.codec is not None
-    }
+    } | {m.route for m in grpc_service.METHODS if m.prediction}
