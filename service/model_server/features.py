@@ -18,7 +18,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
-from .errors import InvalidInput, TooManyRows
+from .errors import InvalidInput, TooManyRows, quote, quote_names
 from .types import Feature, InputKind, Metadata
 
 # What the model is called with: a float64 2-D array (fast path) or a DataFrame.
@@ -38,11 +38,6 @@ _JSON_TYPE_NAMES = {
 
 def json_type(value: object) -> str:
     return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)
@@ -184,7 +179,7 @@ class InputSchema:
         if missing:
             parts.append("missing feature(s): " + ", ".join(missing))
         if extra:
-            parts.append("unknown feature(s): " + ", ".join(extra))
+            parts.append("unknown feature(s): " + quote_names(extra))
         return "; ".join(parts) + f" (this model takes: {', '.join(self.names)})"
 
     def _explain_keys(self, i: int, rec: Mapping[str, Any]) -> None:
@@ -218,7 +213,7 @@ class InputSchema:
                 f"feature '{f.name}' at row {i} is null: this model cannot take missing values"
             )
         expected = {"float": "a number", "int": "an integer", "string": "a string"}[f.dtype]
-        raise InvalidInput(f"feature '{f.name}' at row {i} must be {expected}, got {json_type(v)} {_show(v)}")
+        raise InvalidInput(f"feature '{f.name}' at row {i} must be {expected}, got {json_type(v)} {quote(v)}")
 
     def _check_finite_matrix(self, arr: np.ndarray) -> None:
         if arr.size and not np.isfinite(arr).all():

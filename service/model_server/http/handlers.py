@@ -10,7 +10,7 @@ from fastapi import Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from ..errors import NotFound, NotReady
+from ..errors import NotFound, NotReady, cut
 from ..protocols import oip
 from ..protocols.codec import Codec, Options
 from ..protocols.v2 import HEADER_LENGTH
@@ -31,9 +31,11 @@ def served_model(runtime: ModelRuntime, name: str | None = None, version: str | 
         raise NotReady(f"the model is not ready: {runtime.reason}")
     meta = bundle.metadata
     if name is not None and name != meta.name:
-        raise NotFound(f"model '{name}' is not served here: this server serves '{meta.name}'")
+        raise NotFound(f"model '{cut(name)}' is not served here: this server serves '{meta.name}'")
     if version is not None and version != meta.version:
-        raise NotFound(f"model '{meta.name}' has no version '{version}': this server serves {meta.version}")
+        raise NotFound(
+            f"model '{meta.name}' has no version '{cut(version)}': this server serves {meta.version}"
+        )
     return meta
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..auth import TokenFile, Unauthorized
-from ..errors import DeadlineExceeded, Overloaded, PayloadTooLarge, UnsupportedMediaType
+from ..errors import DeadlineExceeded, Overloaded, PayloadTooLarge, UnsupportedMediaType, cut
 from ..metrics import Metrics
 from ..settings import Settings
 from .endpoints import Endpoint, classify
@@ -28,6 +28,9 @@ log = logging.getLogger("model_server.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 LOGGED_BODY_BYTES = 16 * 1024
+# The request path in the log line: the client chooses it. Every path the server answers fits (the
+# longest is the V2 versioned infer path with a 63-character name and version: 143 characters).
+LOGGED_PATH_CHARS = 256
 
 
 class InFlight:
@@ -102,7 +105,7 @@ class AccessLog:
             fields: dict[str, Any] = {
                 "request_id": request_id,
                 "method": scope["method"],
-                "path": scope["path"],
+                "path": cut(scope["path"], LOGGED_PATH_CHARS),
                 "status": status,
                 "duration_ms": round(elapsed * 1000, 3),
                 "protocol": ep.protocol,
@@ -193,14 +196,14 @@ class Limits:
             )
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         if content_type not in endpoint_of(scope).content_types:
-            shown = content_type or "none"
+            shown = cut(content_type) if content_type else "none"
             return UnsupportedMediaType(
                 f"content type {shown} is not accepted here: send Content-Type: application/json"
             )
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > s.max_body_bytes:
             return PayloadTooLarge(
-                f"the body is {length} bytes, over the limit of {s.max_body_bytes} bytes (MAX_BODY_BYTES): "
-                "send fewer rows per request"
+                f"the body is {cut(length)} bytes, over the limit of {s.max_body_bytes} bytes "
+                "(MAX_BODY_BYTES): send fewer rows per request"
             )
         return None
