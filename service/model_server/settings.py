@@ -149,6 +149,11 @@ class Settings:
         "the forest and the linear model)",
         values="batching.enabled",
     )
+    gil_switch_interval_ms: float = _setting(
+        0.5,
+        "PLACEHOLDER",
+        not_a_value="PLACEHOLDER",
+    )
     batch_max_rows: int = _setting(256, "most rows in one batched model call", values="batching.maxRows")
     batch_max_wait_ms: float = _setting(
         2.0,
@@ -215,6 +220,7 @@ class Settings:
             "batch_max_rows",
             "batch_queue_rows",
             "max_artifact_unpacked_bytes",
+            "gil_switch_interval_ms",
         )
         for name in positive:
             if getattr(self, name) is not None and getattr(self, name) <= 0:

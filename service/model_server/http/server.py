@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import time
 from types import FrameType
 
@@ -75,6 +76,7 @@ class _Server(uvicorn.Server):
 
 
 def serve(settings: Settings) -> int:
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
     app = create_app(settings)
     config = uvicorn.Config(
         app,
