@@ -105,7 +105,7 @@ def create_app(
     app.add_middleware(FastPredict)  # innermost: after the limits, before FastAPI's router (fastpath.py)
     tokens = TokenFile(settings.auth_tokens_file) if settings.auth_tokens_file is not None else None
     app.add_middleware(
-        Limits, settings=settings, metrics=metrics, in_flight=app.state.in_flight, tokens=tokens
+        Limits, settings=settings, metrics=metrics, in_flight=app.state.in_flight, runtime=rt, tokens=tokens
     )
     app.add_middleware(AccessLog, metrics=metrics, log_bodies=settings.log_request_bodies)
     return app

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..auth import TokenFile, Unauthorized
 from ..errors import DeadlineExceeded, Overloaded, PayloadTooLarge, UnsupportedMediaType, cut
 from ..metrics import Metrics
+from ..runtime.lifecycle import ModelRuntime
 from ..settings import Settings
 from .endpoints import Endpoint, classify
 from .responses import error_response
@@ -126,9 +127,11 @@ class Limits:
         settings: Settings,
         metrics: Metrics,
         in_flight: InFlight,
+        runtime: ModelRuntime,
         tokens: TokenFile | None = None,
     ) -> None:
         self.app = app
+        self.runtime = runtime
         self.settings = settings
         self.metrics = metrics
         self.in_flight = in_flight
@@ -193,6 +196,11 @@ class Limits:
             return Overloaded(
                 f"the server is at its limit of {s.max_in_flight} concurrent prediction requests "
                 "(MAX_IN_FLIGHT): retry shortly"
+            )
+        if not self.runtime.admits(self.in_flight.count):
+            return Overloaded(
+                f"the prediction queue is full (BATCH_QUEUE_ROWS {s.batch_queue_rows} rows, with the "
+                "requests already in flight): retry shortly"
             )
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         if content_type not in endpoint_of(scope).content_types:
