@@ -290,7 +290,9 @@ def _serve(args: argparse.Namespace) -> int:
     # collector's passes over them were ~15 % of the time to ready (make bench, cold start row). The
     # runtime re-enables it once the loaded heap is frozen (ModelRuntime.load), or if loading fails.
     gc.disable()
-    from . import logs
+    from . import imports, logs
+
+    imports.import_scikit_learn_without_pandas()  # before anything else imports scikit-learn
     from .http.server import serve
 
     settings = _settings(model_bundle=args.bundle, host=args.host, port=args.port)

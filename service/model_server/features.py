@@ -13,16 +13,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
-import pandas as pd
 
-from .errors import InvalidInput, TooManyRows
+from .errors import InvalidInput, TooManyRows, quote, quote_names
 from .types import Feature, InputKind, Metadata
 
-# What the model is called with: a float64 2-D array (fast path) or a DataFrame.
-Rows: TypeAlias = np.ndarray | pd.DataFrame
+if TYPE_CHECKING:
+    import pandas as pd
+
+# What the model is called with: a float64 2-D array (fast path) or a DataFrame. pandas is imported
+# only for a model that takes a DataFrame: it is ~30 MiB and 0.2 s of start a model on arrays never
+# uses (docs/performance.md, memory per imported package).
+Rows: TypeAlias = "np.ndarray | pd.DataFrame"
 
 _NUMBER_TYPES = frozenset({int, float})
 _JSON_TYPE_NAMES = {
@@ -36,13 +40,14 @@ _JSON_TYPE_NAMES = {
 }
 
 
+def _pandas() -> Any:
+    import pandas
+
+    return pandas
+
+
 def json_type(value: object) -> str:
     return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class InputSchema:
     numeric_only: bool = field(init=False)
     # Built once: a DataFrame over one 2-D block with a ready Index costs ~6 us, one from a dict of
     # columns ~70 us (pandas builds the column Index and a block per dtype every time).
-    _columns: pd.Index = field(init=False, repr=False, compare=False)
+    _columns: pd.Index | None = field(init=False, repr=False, compare=False)
     _int_columns: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     @classmethod
@@ -67,7 +72,8 @@ class InputSchema:
         object.__setattr__(self, "names", tuple(f.name for f in self.features))
         object.__setattr__(self, "name_set", frozenset(self.names))
         object.__setattr__(self, "numeric_only", all(f.dtype != "string" for f in self.features))
-        object.__setattr__(self, "_columns", pd.Index(self.names))
+        takes_frame = self.input_kind == "dataframe" or not self.numeric_only
+        object.__setattr__(self, "_columns", _pandas().Index(self.names) if takes_frame else None)
         object.__setattr__(self, "_int_columns", tuple(f.name for f in self.features if f.dtype == "int"))
 
     @property
@@ -151,7 +157,7 @@ class InputSchema:
         cols = {f.name: self._column(f, columns[f.name]) for f in self.features}
         if self.numeric_only:
             return np.column_stack([cols[n] for n in self.names]).astype(np.float64, copy=False)
-        return pd.DataFrame(cols, copy=False)
+        return _pandas().DataFrame(cols, copy=False)
 
     def model_input(self, rows: Rows) -> Rows:
         """What the estimator is called with, once per model call (in the worker thread).
@@ -161,7 +167,7 @@ class InputSchema:
         model expects, with integer features cast back to int64 (validated whole by the codecs)."""
         if self.input_kind == "array" or not isinstance(rows, np.ndarray):
             return rows
-        frame = pd.DataFrame(rows, columns=self._columns, copy=False)
+        frame = _pandas().DataFrame(rows, columns=self._columns, copy=False)
         for name in self._int_columns:
             col = frame[name].to_numpy()
             if not np.isnan(col).any():
@@ -184,7 +190,7 @@ class InputSchema:
         if missing:
             parts.append("missing feature(s): " + ", ".join(missing))
         if extra:
-            parts.append("unknown feature(s): " + ", ".join(extra))
+            parts.append("unknown feature(s): " + quote_names(extra))
         return "; ".join(parts) + f" (this model takes: {', '.join(self.names)})"
 
     def _explain_keys(self, i: int, rec: Mapping[str, Any]) -> None:
@@ -218,7 +224,7 @@ class InputSchema:
                 f"feature '{f.name}' at row {i} is null: this model cannot take missing values"
             )
         expected = {"float": "a number", "int": "an integer", "string": "a string"}[f.dtype]
-        raise InvalidInput(f"feature '{f.name}' at row {i} must be {expected}, got {json_type(v)} {_show(v)}")
+        raise InvalidInput(f"feature '{f.name}' at row {i} must be {expected}, got {json_type(v)} {quote(v)}")
 
     def _check_finite_matrix(self, arr: np.ndarray) -> None:
         if arr.size and not np.isfinite(arr).all():

@@ -173,6 +173,18 @@ class Settings:
         "the forest and the linear model)",
         values="batching.enabled",
     )
+    gil_switch_interval_ms: float = _setting(
+        0.5,
+        "how long a Python thread may hold the GIL while another waits for it (`sys.setswitchinterval`, "
+        "set when `serve` starts; Python's default is 5 ms). The model thread needs the GIL back between "
+        "the native steps of a call (every tree of a forest); with the event loop busy reading and "
+        "refusing requests it waited up to 5 ms each time, and on one core a forest's accepted rate fell "
+        "to an eighth under 8x overload. At 0.5 ms a model call contended by a busy thread runs 1.3-1.4x "
+        "faster, and the linear model at 64 connections costs no more CPU per request "
+        "(docs/performance.md, overload)",
+        not_a_value="a property of how the server's own threads share the interpreter, measured with "
+        "`make bench`; `server.extraEnv` sets it for an experiment",
+    )
     batch_max_rows: int = _setting(256, "most rows in one batched model call", values="batching.maxRows")
     batch_max_wait_ms: float = _setting(
         2.0,
@@ -182,6 +194,21 @@ class Settings:
     )
     batch_queue_rows: int = _setting(
         8192, "rows allowed to wait in the batch queue, else 429", values="batching.queueRows"
+    )
+    max_queue_wait_ms: float = _setting(
+        250.0,
+        "with batching, a prediction request is refused with 429 before its body is read when the "
+        "rows already queued or on their way (the usual rows of each request in flight) would take "
+        "longer than this to reach the model, at its recent time per row (one full batch is always "
+        "let in). Under overload the server then keeps the model busy with what it can answer soon "
+        "and refuses the rest at once, instead of reading, decoding and queueing requests that wait "
+        "seconds or are refused once decoded (docs/performance.md, overload: at 8x the load the "
+        "accepted rate stays at capacity). 250 ms: a queue of a few model calls even for a slow model, "
+        "and tens of calls for the demo forest, so the model never starves while a request accepted "
+        "under overload still answers in a fraction of a second; lower it for a tighter tail, raise it "
+        "to refuse less under short bursts",
+        not_a_value="a bound on the server's own queue, measured with `make bench-overload`; "
+        "`server.extraEnv` sets it where a deployment needs another",
     )
     array_input: bool = _setting(
         True,
@@ -276,6 +303,8 @@ class Settings:
             "fetch_deadline_seconds",
             "fetch_stall_seconds",
             "grpc_max_message_bytes",
+            "gil_switch_interval_ms",
+            "max_queue_wait_ms",
         )
         for name in positive:
             if getattr(self, name) is not None and getattr(self, name) <= 0:

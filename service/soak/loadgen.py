@@ -43,6 +43,7 @@ class Result:
     latency: float  # seconds until the full answer (or the error)
     error: str = ""
     body: bytes = b""
+    retry_after: str | None = None  # the Retry-After header, when the answer had one
 
 
 @dataclass
@@ -86,7 +87,7 @@ class Client:
             ]
             head += [f"{k}: {v}" for k, v in req.headers]
             conn.writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + req.body)
-            status, body, keep = await _read_response(conn.reader)
+            status, body, keep, retry_after = await _read_response(conn.reader)
         except (OSError, asyncio.IncompleteReadError, ValueError) as e:
             if conn is not None:
                 self._drop(conn)
@@ -102,6 +103,7 @@ class Client:
             start,
             time.monotonic() - start,
             body=body if self.keep_body or status >= 500 else b"",
+            retry_after=retry_after,
         )
 
     def _reusable(self) -> _Conn | None:
@@ -131,12 +133,13 @@ class Client:
         self.open = 0
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool, str | None]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ", 2)[1])
     length = 0
     keep = True
+    retry_after = None
     for line in lines[1:]:
         name, _, value = line.partition(":")
         name = name.strip().lower()
@@ -144,10 +147,12 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool
             length = int(value)
         elif name == "connection" and value.strip().lower() == "close":
             keep = False
+        elif name == "retry-after":
+            retry_after = value.strip()
         elif name == "transfer-encoding":
             raise ValueError("chunked answers are not expected from this server")
     body = await reader.readexactly(length) if length else b""
-    return status, body, keep
+    return status, body, keep, retry_after
 
 
 def cycle(requests: Iterable[Request]) -> Iterator[Request]:

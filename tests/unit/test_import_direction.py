@@ -20,8 +20,9 @@ PACKAGE = Path(model_server.__file__).resolve().parent
 # The shared modules every wing may import: value types, the input schema, errors, settings, metrics,
 # logging, authentication. They import only each other.
 SHARED = {"errors", "settings", "types", "features", "metrics", "logs", "auth"}
-# Entry points: the command line and the demo bundles sit above every wing.
-ENTRY = {"cli", "demo"}
+# Entry points: the command line (with `imports`, what `serve` does before anything else is imported)
+# and the demo bundles sit above every wing.
+ENTRY = {"cli", "demo", "imports"}
 # Which layers each layer may import.
 ALLOWED = {
     "shared": {"shared"},

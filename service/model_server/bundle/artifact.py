@@ -17,14 +17,15 @@ import re
 import zipfile
 from typing import Any
 
-import skops.io as sio
-
 SCHEMA = "schema.json"
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 _FILE_NAME = re.compile(r"(\d+)(\.[A-Za-z0-9]+)")
 
 
 def dumps(estimator: Any) -> bytes:
+    # Imported here: the server reads artifacts (load.py, skops_import.py) and never writes one.
+    import skops.io as sio
+
     return normalise(sio.dumps(estimator))
 
 

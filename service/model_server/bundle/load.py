@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import sklearn
-import skops.io as sio
 from sklearn.base import is_classifier, is_regressor
-from skops.io.exceptions import UntrustedTypesFoundException
 
 from ..errors import BundleError
 from ..settings import Settings
@@ -24,6 +22,7 @@ from . import artifact
 from .artifact_limits import check_unpacked_size, effective_unpacked_cap
 from .layout import ARTIFACT, FETCH_FAILED, METADATA
 from .metadata import plain_label, read_metadata
+from .skops_import import import_skops_io
 from .structure import StructureError, check_structure
 from .trust import UntrustedTypesError, trusted_types
 
@@ -72,6 +71,9 @@ def load_bundle(path: str | os.PathLike[str], settings: Settings) -> LoadedBundl
     cap, cap_name = effective_unpacked_cap(settings.max_artifact_unpacked_bytes)
     check_unpacked_size(data, cap, cap_name)  # before skops inflates anything
     allowed = sorted(trusted_types(settings.trusted_types))
+    sio = import_skops_io()
+    from skops.io.exceptions import UntrustedTypesFoundException
+
     try:
         # One parse of the file: skops refuses, before constructing anything, every type outside its
         # own defaults and `allowed`. (Asking get_untrusted_types first parsed it twice: 0.12 s of

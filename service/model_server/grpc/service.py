@@ -29,9 +29,12 @@ from ..errors import (
     DeadlineExceeded,
     NotFound,
     NotReady,
+    cut,
     over_deadline,
     over_in_flight,
+    over_queue,
     over_size,
+    quote,
 )
 from ..metrics import Metrics
 from ..protocols import v2_grpc
@@ -238,6 +241,8 @@ class Servicer:
             raise NotReady(f"the model is not ready: {rt.reason}")
         if self.in_flight.count >= s.max_in_flight:
             raise over_in_flight(s.max_in_flight)
+        if not self.runtime.admits(self.in_flight.count):
+            raise over_queue(s.batch_queue_rows)
         if len(body) > s.grpc_max_message_bytes:
             raise over_size(s.grpc_max_message_bytes, "GRPC_MAX_MESSAGE_BYTES", len(body))
         timeout = s.request_timeout_seconds
@@ -272,11 +277,13 @@ class Servicer:
         try:
             service = health_pb2.HealthCheckRequest.FromString(body).service
         except Exception as e:  # noqa: BLE001 - protobuf's DecodeError: the client's bytes
-            raise _Answer(grpc.StatusCode.INVALID_ARGUMENT, f"not a HealthCheckRequest: {e}", 400) from None
+            raise _Answer(
+                grpc.StatusCode.INVALID_ARGUMENT, f"not a HealthCheckRequest: {cut(str(e))}", 400
+            ) from None
         if service not in HEALTH_NAMES:
             raise _Answer(
                 grpc.StatusCode.NOT_FOUND,
-                f"unknown service {service!r}: health is reported for '' and {v2_grpc.SERVICE}",
+                f"unknown service {quote(service)}: health is reported for '' and {v2_grpc.SERVICE}",
                 404,
             )
         status = (

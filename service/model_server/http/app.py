@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from .. import __version__
 from ..auth import TokenFile
-from ..errors import ClientError
+from ..errors import ClientError, cut
 from ..metrics import Metrics
 from ..runtime.lifecycle import ModelRuntime
 from ..settings import Settings
@@ -79,8 +79,8 @@ def create_app(
     async def http_error(request: Request, exc: HTTPException) -> Response:
         # Unknown paths and methods: same {"error": ...} shape as every other error.
         message = {
-            404: f"no endpoint {request.url.path}",
-            405: f"{request.method} is not allowed on {request.url.path}",
+            404: f"no endpoint {cut(request.url.path)}",
+            405: f"{cut(request.method)} is not allowed on {cut(request.url.path)}",
         }.get(exc.status_code, str(exc.detail))
         # Not counted in prediction_errors: a scanner probing paths is not a failed prediction.
         request.state.error = message
@@ -105,7 +105,7 @@ def create_app(
     app.add_middleware(FastPredict)  # innermost: after the limits, before FastAPI's router (fastpath.py)
     tokens = TokenFile(settings.auth_tokens_file) if settings.auth_tokens_file is not None else None
     app.add_middleware(
-        Limits, settings=settings, metrics=metrics, in_flight=app.state.in_flight, tokens=tokens
+        Limits, settings=settings, metrics=metrics, in_flight=app.state.in_flight, runtime=rt, tokens=tokens
     )
     app.add_middleware(AccessLog, metrics=metrics, log_bodies=settings.log_request_bodies)
     return app

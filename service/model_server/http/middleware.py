@@ -22,11 +22,14 @@ from ..errors import (
     Overloaded,
     PayloadTooLarge,
     UnsupportedMediaType,
+    cut,
     over_deadline,
     over_in_flight,
+    over_queue,
     over_size,
 )
 from ..metrics import Metrics
+from ..runtime.lifecycle import ModelRuntime
 from ..settings import Settings
 from .endpoints import Endpoint, classify
 from .responses import error_response
@@ -35,6 +38,9 @@ log = logging.getLogger("model_server.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 LOGGED_BODY_BYTES = 16 * 1024
+# The request path in the log line: the client chooses it. Every path the server answers fits (the
+# longest is the V2 versioned infer path with a 63-character name and version: 143 characters).
+LOGGED_PATH_CHARS = 256
 
 
 class InFlight:
@@ -109,7 +115,7 @@ class AccessLog:
             fields: dict[str, Any] = {
                 "request_id": request_id,
                 "method": scope["method"],
-                "path": scope["path"],
+                "path": cut(scope["path"], LOGGED_PATH_CHARS),
                 "status": status,
                 "duration_ms": round(elapsed * 1000, 3),
                 "protocol": ep.protocol,
@@ -130,9 +136,11 @@ class Limits:
         settings: Settings,
         metrics: Metrics,
         in_flight: InFlight,
+        runtime: ModelRuntime,
         tokens: TokenFile | None = None,
     ) -> None:
         self.app = app
+        self.runtime = runtime
         self.settings = settings
         self.metrics = metrics
         self.in_flight = in_flight
@@ -189,13 +197,16 @@ class Limits:
         s = self.settings
         if self.in_flight.count >= s.max_in_flight:
             return over_in_flight(s.max_in_flight)
+        if not self.runtime.admits(self.in_flight.count):
+            return over_queue(s.batch_queue_rows)
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
         if content_type not in endpoint_of(scope).content_types:
-            shown = content_type or "none"
+            shown = cut(content_type) if content_type else "none"
             return UnsupportedMediaType(
                 f"content type {shown} is not accepted here: send Content-Type: application/json"
             )
         length = _header(scope, b"content-length")
-        if length is not None and length.isdigit() and int(length) > s.max_body_bytes:
-            return over_size(s.max_body_bytes, "MAX_BODY_BYTES", int(length))
+        # More than 18 digits is over any limit, and int() of thousands of digits raises: no number here.
+        if length is not None and length.isdigit() and (len(length) > 18 or int(length) > s.max_body_bytes):
+            return over_size(s.max_body_bytes, "MAX_BODY_BYTES", int(length) if len(length) <= 18 else None)
         return None

@@ -112,6 +112,7 @@ class _Server(uvicorn.Server):
 def serve(settings: Settings, companions: Callable[[FastAPI], Sequence[Companion]] | None = None) -> int:
     """Serve until SIGTERM; ``companions`` builds the other listeners from the app (its runtime,
     metrics and in-flight counter are theirs too)."""
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
     app = create_app(settings)
     config = uvicorn.Config(
         app,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, quote
 from ..features import InputSchema, Rows
 from ..settings import parse_bool
 from ..types import Metadata, Prediction
@@ -63,7 +63,7 @@ def probabilities_option(options: Options, meta: Metadata) -> bool:
         return options.default_probabilities and meta.has_predict_proba
     value = parse_bool(raw)
     if value is None:
-        raise InvalidInput(f"query parameter probabilities={raw!r} must be true or false")
+        raise InvalidInput(f"query parameter probabilities={quote(raw)} must be true or false")
     return value
 
 

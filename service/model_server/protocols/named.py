@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, quote_names
 from ..features import InputSchema, Rows, json_type
 from ..types import Metadata, Prediction
 from .codec import JsonCodec
@@ -26,7 +26,7 @@ def decode(body: bytes, schema: InputSchema) -> Rows:
         if len(data) != 1:
             extra = sorted(k for k in data if k != "instances")
             raise InvalidInput(
-                f'with "instances", no other top-level keys are allowed, got: {", ".join(extra)}'
+                f'with "instances", no other top-level keys are allowed, got: {quote_names(extra)}'
             )
         instances = data["instances"]
         if type(instances) is not list:

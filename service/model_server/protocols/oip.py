@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..errors import InvalidInput
+from ..errors import InvalidInput, cut, quote
 from ..features import InputSchema, Rows, json_type
 from ..types import Metadata, Prediction
 
@@ -95,14 +95,18 @@ def model_metadata(meta: Metadata) -> dict[str, Any]:
 
 def check_datatype(name: str, datatype: Any) -> str:
     if datatype not in DATATYPES:
-        raise InvalidInput(f"input '{name}' has datatype {datatype!r}; supported: {', '.join(DATATYPES)}")
+        raise InvalidInput(
+            f"input '{cut(name)}' has datatype {quote(datatype)}; supported: {', '.join(DATATYPES)}"
+        )
     return str(datatype)
 
 
 def element_count(name: str, shape: Any) -> int:
     """The number of elements ``shape`` holds; InvalidInput unless it is a list of non-negative ints."""
     if type(shape) is not list or not shape or any(type(d) is not int or d < 0 for d in shape):
-        raise InvalidInput(f"input '{name}' needs \"shape\": a list of non-negative integers, got {shape!r}")
+        raise InvalidInput(
+            f"input '{cut(name)}' needs \"shape\": a list of non-negative integers, got {quote(shape)}"
+        )
     return math.prod(shape)
 
 
@@ -113,20 +117,22 @@ def from_raw(name: str, datatype: str, raw: bytes | memoryview, count: int) -> n
         pos, end = 0, len(raw)
         while pos < end:
             if pos + 4 > end:
-                raise InvalidInput(f"input '{name}' BYTES data is truncated")
+                raise InvalidInput(f"input '{cut(name)}' BYTES data is truncated")
             (n,) = struct.unpack_from("<I", raw, pos)
             pos += 4
             if pos + n > end:
-                raise InvalidInput(f"input '{name}' BYTES data is truncated")
+                raise InvalidInput(f"input '{cut(name)}' BYTES data is truncated")
             values.append(utf8_text(name, bytes(raw[pos : pos + n])))
             pos += n
         if len(values) != count:
-            raise InvalidInput(f"input '{name}' has {len(values)} BYTES elements, its shape says {count}")
+            raise InvalidInput(
+                f"input '{cut(name)}' has {len(values)} BYTES elements, its shape says {count}"
+            )
         return np.array(values, dtype=object)
     dtype = NUMPY_DTYPES[datatype]
     if len(raw) != count * dtype.itemsize:
         raise InvalidInput(
-            f"input '{name}' has {len(raw)} bytes of {datatype} data, "
+            f"input '{cut(name)}' has {len(raw)} bytes of {datatype} data, "
             f"its shape needs {count * dtype.itemsize}"
         )
     return np.frombuffer(raw, dtype=dtype)
@@ -137,7 +143,7 @@ def utf8_text(name: str, b: bytes) -> str:
     try:
         return b.decode()
     except UnicodeDecodeError:
-        raise InvalidInput(f"input '{name}' has BYTES that are not UTF-8 text") from None
+        raise InvalidInput(f"input '{cut(name)}' has BYTES that are not UTF-8 text") from None
 
 
 def flatten(data: Any) -> list[Any]:
@@ -162,18 +168,20 @@ def from_values(name: str, datatype: str, data: Any, count: int) -> np.ndarray:
     """A tensor from a flat or nested list of values of ``datatype``."""
     values = flatten(data)
     if len(values) != count:
-        raise InvalidInput(f"input '{name}' has {len(values)} values, its shape says {count}")
+        raise InvalidInput(f"input '{cut(name)}' has {len(values)} values, its shape says {count}")
     types = {type(v) for v in values}
     if datatype == "BYTES":
         if not types <= {str}:
             bad = next(v for v in values if type(v) is not str)
-            raise InvalidInput(f"input '{name}' is BYTES: every value must be a string, got {json_type(bad)}")
+            raise InvalidInput(
+                f"input '{cut(name)}' is BYTES: every value must be a string, got {json_type(bad)}"
+            )
         return np.array(values, dtype=object)
     if datatype == "BOOL":
         if not types <= {bool}:
             bad = next(v for v in values if type(v) is not bool)
             raise InvalidInput(
-                f"input '{name}' is BOOL: every value must be true or false, got {json_type(bad)}"
+                f"input '{cut(name)}' is BOOL: every value must be true or false, got {json_type(bad)}"
             )
         return np.array(values, dtype=np.bool_)
     allowed = {int, float} if datatype.startswith("FP") else {int}
@@ -181,7 +189,8 @@ def from_values(name: str, datatype: str, data: Any, count: int) -> np.ndarray:
         bad = next(v for v in values if type(v) not in allowed)
         kind = "a number" if datatype.startswith("FP") else "an integer"
         raise InvalidInput(
-            f"input '{name}' is {datatype}: every value must be {kind}, got {json_type(bad)} {bad!r}"
+            f"input '{cut(name)}' is {datatype}: every value must be {kind}, "
+            f"got {json_type(bad)} {quote(bad)}"
         )
     return from_numbers(name, datatype, values, count)
 
@@ -190,11 +199,11 @@ def from_numbers(name: str, datatype: str, values: Sequence[Any], count: int) ->
     """A numeric or BOOL tensor from a flat sequence whose values are already of the datatype's kind
     (checked by ``from_values``, or typed by the wire as gRPC's repeated fields are)."""
     if len(values) != count:
-        raise InvalidInput(f"input '{name}' has {len(values)} values, its shape says {count}")
+        raise InvalidInput(f"input '{cut(name)}' has {len(values)} values, its shape says {count}")
     try:
         return np.array(values, dtype=NUMPY_DTYPES[datatype])
     except (OverflowError, ValueError) as e:
-        raise InvalidInput(f"input '{name}' has values that do not fit {datatype}: {e}") from None
+        raise InvalidInput(f"input '{cut(name)}' has values that do not fit {datatype}: {e}") from None
 
 
 def rows(tensors: dict[str, np.ndarray], schema: InputSchema) -> Rows:
@@ -204,7 +213,7 @@ def rows(tensors: dict[str, np.ndarray], schema: InputSchema) -> Rows:
         if arr.ndim == 2 and not (name in schema.name_set and arr.shape[1] == 1 and schema.width > 1):
             if arr.dtype == object:
                 raise InvalidInput(
-                    f"input '{name}' is a 2-D BYTES tensor: send one tensor per feature instead"
+                    f"input '{cut(name)}' is a 2-D BYTES tensor: send one tensor per feature instead"
                 )
             return schema.from_matrix(arr)
     columns: dict[str, np.ndarray] = {}
@@ -213,7 +222,7 @@ def rows(tensors: dict[str, np.ndarray], schema: InputSchema) -> Rows:
             arr = arr[:, 0]
         if arr.ndim != 1:
             raise InvalidInput(
-                f"input '{name}' has shape {list(arr.shape)}: a per-feature input must have shape "
+                f"input '{cut(name)}' has shape {list(arr.shape)}: a per-feature input must have shape "
                 "[rows] or [rows, 1], or send a single [rows, features] tensor"
             )
         columns[name] = arr
@@ -239,7 +248,7 @@ def requested_outputs(outputs: Any) -> tuple[tuple[str, ...] | None, frozenset[s
 def check_output(name: Any) -> str:
     """A requested output's name, if it is one this server returns."""
     if name not in OUTPUTS:
-        raise InvalidInput(f"unknown output {name!r}: this server returns {', '.join(OUTPUTS)}")
+        raise InvalidInput(f"unknown output {quote(name)}: this server returns {', '.join(OUTPUTS)}")
     return str(name)
 
 

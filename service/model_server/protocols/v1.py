@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, quote_names
 from ..features import InputSchema, Rows, json_type
 from ..types import Metadata, Prediction
 from .codec import JsonCodec
@@ -22,7 +22,7 @@ def decode(body: bytes, schema: InputSchema) -> Rows:
         raise InvalidInput('the body must be a JSON object {"instances": [[...], ...]}')
     extra = sorted(k for k in data if k != "instances")
     if extra:
-        raise InvalidInput(f'unknown top-level key(s): {", ".join(extra)} (expected only "instances")')
+        raise InvalidInput(f'unknown top-level key(s): {quote_names(extra)} (expected only "instances")')
     instances = data["instances"]
     if type(instances) is not list:
         raise InvalidInput(f'"instances" must be a list, got {json_type(instances)}')

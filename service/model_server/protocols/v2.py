@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, cut, quote, quote_names
 from ..features import InputSchema, json_type
 from ..types import Metadata, Prediction
 from . import oip
@@ -35,7 +35,7 @@ class V2Codec:
     def decode(self, body: bytes, options: Options, schema: InputSchema, meta: Metadata) -> Decoded:
         raw = options.header_length
         if raw is not None and not raw.strip().isdigit():
-            raise InvalidInput(f"{HEADER_LENGTH} must be a byte count, got {raw!r}")
+            raise InvalidInput(f"{HEADER_LENGTH} must be a byte count, got {quote(raw)}")
         req = decode(body, int(raw) if raw else None, schema)
         return Decoded(req.rows, oip.wants_probabilities(req, meta, options.default_probabilities), req)
 
@@ -63,7 +63,7 @@ def decode(body: bytes, header_length: int | None, schema: InputSchema) -> Infer
         raise InvalidInput(f"the inference request must be a JSON object, got {json_type(data)}")
     unknown = sorted(set(data) - {"id", "inputs", "outputs", "parameters"})
     if unknown:
-        raise InvalidInput(f"unknown field(s) in the inference request: {', '.join(unknown)}")
+        raise InvalidInput(f"unknown field(s) in the inference request: {quote_names(unknown)}")
     req_id = data.get("id")
     if req_id is not None and type(req_id) is not str:
         raise InvalidInput(f'"id" must be a string, got {json_type(req_id)}')
@@ -80,7 +80,7 @@ def decode(body: bytes, header_length: int | None, schema: InputSchema) -> Infer
         arr, used = _tensor(i, spec, binary, offset)
         offset += used
         if spec["name"] in tensors:
-            raise InvalidInput(f"input '{spec['name']}' is given twice")
+            raise InvalidInput(f"input '{cut(spec['name'])}' is given twice")
         tensors[spec["name"]] = arr
     if offset != len(binary):
         raise InvalidInput(f"the body has {len(binary) - offset} bytes of binary data that no input claims")
@@ -105,27 +105,28 @@ def _tensor(i: int, spec: Any, binary: memoryview, offset: int) -> tuple[np.ndar
         raise InvalidInput(f'input {i} has no "name"')
     unknown = sorted(set(spec) - _INPUT_KEYS)
     if unknown:
-        raise InvalidInput(f"input '{name}' has unknown field(s): {', '.join(unknown)}")
+        raise InvalidInput(f"input '{cut(name)}' has unknown field(s): {quote_names(unknown)}")
     datatype = oip.check_datatype(name, spec.get("datatype"))
     shape = spec.get("shape")
     count = oip.element_count(name, shape)
     params = spec.get("parameters") or {}
     if type(params) is not dict:
-        raise InvalidInput(f"input '{name}' \"parameters\" must be an object")
+        raise InvalidInput(f"input '{cut(name)}' \"parameters\" must be an object")
     size = params.get("binary_data_size")
     if size is not None:
         if "data" in spec:
-            raise InvalidInput(f"input '{name}' has both \"data\" and binary_data_size: send one")
+            raise InvalidInput(f"input '{cut(name)}' has both \"data\" and binary_data_size: send one")
         if type(size) is not int or size < 0 or offset + size > len(binary):
             raise InvalidInput(
-                f"input '{name}' binary_data_size {size!r} runs past the {len(binary)} bytes of binary data"
+                f"input '{cut(name)}' binary_data_size {quote(size)} runs past the {len(binary)} bytes "
+                "of binary data"
             )
         raw = binary[offset : offset + size]
         arr = oip.from_raw(name, datatype, raw, count)
         used = size
     else:
         if "data" not in spec:
-            raise InvalidInput(f"input '{name}' has no \"data\"")
+            raise InvalidInput(f"input '{cut(name)}' has no \"data\"")
         arr = oip.from_values(name, datatype, spec["data"], count)
         used = 0
     return arr.reshape(shape), used

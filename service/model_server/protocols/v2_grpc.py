@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from google.protobuf.message import DecodeError
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, cut
 from ..features import InputSchema
 from ..types import Metadata, Prediction
 from . import oip
@@ -51,7 +51,7 @@ def parse_infer_request(body: bytes) -> pb.ModelInferRequest:
     try:
         return pb.ModelInferRequest.FromString(body)
     except DecodeError as e:
-        raise InvalidInput(f"the message is not a valid ModelInferRequest: {e}") from None
+        raise InvalidInput(f"the message is not a valid ModelInferRequest: {cut(str(e))}") from None
 
 
 def decode(
@@ -78,12 +78,12 @@ def decode(
         count = oip.element_count(name, shape)
         if raw:
             if tensor.contents.ListFields():
-                raise InvalidInput(f"input '{name}' has both contents and raw_input_contents: send one")
+                raise InvalidInput(f"input '{cut(name)}' has both contents and raw_input_contents: send one")
             arr = oip.from_raw(name, datatype, raw[i], count)
         else:
             arr = _from_contents(name, datatype, tensor.contents, count)
         if name in tensors:
-            raise InvalidInput(f"input '{name}' is given twice")
+            raise InvalidInput(f"input '{cut(name)}' is given twice")
         tensors[name] = arr.reshape(shape)
     rows = oip.rows(tensors, schema)
     outputs = tuple(oip.check_output(o.name) for o in msg.outputs) if msg.outputs else None
@@ -103,12 +103,14 @@ def _from_contents(name: str, datatype: str, contents: pb.InferTensorContents, c
     field = CONTENTS_FIELD.get(datatype)
     if field is None:
         raise InvalidInput(
-            f"input '{name}' is {datatype}, which has no contents field: send it in raw_input_contents"
+            f"input '{cut(name)}' is {datatype}, which has no contents field: send it in raw_input_contents"
         )
     # ListFields: only the fields that hold values, in one call.
     other = next((f.name for f, _ in contents.ListFields() if f.name != field), None)
     if other is not None:
-        raise InvalidInput(f"input '{name}' is {datatype}: its values go in contents.{field}, not {other}")
+        raise InvalidInput(
+            f"input '{cut(name)}' is {datatype}: its values go in contents.{field}, not {other}"
+        )
     values: Any = getattr(contents, field)
     if datatype == "BYTES":
         return oip.from_values(name, datatype, [oip.utf8_text(name, b) for b in values], count)
@@ -166,7 +168,7 @@ def parse_model_request(body: bytes) -> tuple[str, str | None]:
     try:
         msg = pb.ModelReadyRequest.FromString(body)
     except DecodeError as e:
-        raise InvalidInput(f"the message is not a valid model request: {e}") from None
+        raise InvalidInput(f"the message is not a valid model request: {cut(str(e))}") from None
     return msg.name, msg.version or None
 
 

@@ -146,10 +146,31 @@ class MicroBatcher(Generic[R]):
         self._running: set[asyncio.Task[None]] = set()
         self._closed = False
         self.calls = 0  # model calls made (batched and fallback), for tests and the bench
+        self.mean_request_rows = 1.0  # moving average of rows per submitted request (admission)
+        self.row_seconds = 0.0  # moving average of model seconds per row of a batch (admission)
 
     @property
     def queued_rows(self) -> int:
         return self._queued_rows
+
+    @property
+    def queued_requests(self) -> int:
+        return len(self._queue)
+
+    def has_room(self, ahead: int, max_wait: float) -> bool:
+        """Whether one more request of the usual size fits in the queue behind the queued rows and
+        ``ahead`` requests of the usual size still on their way to it, and would reach the model
+        within ``max_wait`` seconds at the recent model time per row. Checked before a request's
+        body is read, so a request the queue would refuse, or keep waiting, is refused before it
+        costs anything (see ModelRuntime.admits). A request with at most one full batch ahead of it
+        is always let in: the model never idles for want of rows, and a lone request is never
+        refused (which also keeps the estimates current)."""
+        rows_ahead = self._queued_rows + ahead * self.mean_request_rows
+        if rows_ahead <= self.max_rows:
+            return True
+        if rows_ahead + self.mean_request_rows > self.queue_rows:
+            return False
+        return rows_ahead * self.row_seconds <= max_wait
 
     async def submit(self, rows: Rows, *, proba: bool = False, deadline: float | None = None) -> R:
         """Queue ``rows`` and return the model's result for exactly these rows.
@@ -160,6 +181,7 @@ class MicroBatcher(Generic[R]):
         if self._closed:
             raise NotReady("the server is shutting down")
         n = len(rows)
+        self.mean_request_rows += 0.1 * (n - self.mean_request_rows)
         if self._queue and self._queued_rows + n > self.queue_rows:
             raise Overloaded(
                 f"the prediction queue is full ({self._queued_rows} rows waiting, limit {self.queue_rows} "
@@ -295,6 +317,8 @@ class MicroBatcher(Generic[R]):
             outcome = await loop.run_in_executor(self._executor, self._call, rows, want_proba, batch)
             self._last_done = time.monotonic()
             self.call_seconds += 0.2 * (self._last_done - started - self.call_seconds)
+            per_row = (self._last_done - started) / max(1, sum(item.n for item in batch))
+            self.row_seconds += 0.2 * (per_row - self.row_seconds)
             if isinstance(outcome, _PerRequest):
                 for item, result in zip(batch, outcome, strict=True):
                     if item.future.done():

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -104,12 +105,16 @@ class Binner:
         return idx.astype(np.uint8)
 
     def _categorical(self, values: Any) -> BinIndex:
-        import pandas as pd  # a runtime dependency already; factorize hashes instead of sorting
-
         assert self.lookup is not None
         # str() of every value, as the packager keyed the reference (None -> "None", NaN -> "nan").
         text = np.asarray(values, dtype=object).reshape(-1).astype(str)
-        codes, uniques = pd.factorize(text)
+        # pandas' factorize hashes where numpy's unique sorts; but a model on arrays (a classifier's
+        # labels are binned here too) runs without pandas (imports.py), and its batches are small.
+        pd = sys.modules.get("pandas")
+        if pd is not None:
+            codes, uniques = pd.factorize(text)
+        else:
+            uniques, codes = np.unique(text, return_inverse=True)
         other = self.lookup[OTHER]
         # Few distinct values per batch: map those through the lookup, then gather.
         table = np.array([self.lookup.get(u, other) for u in uniques], dtype=np.uint8)

@@ -29,7 +29,7 @@ import skops
 from .. import __version__
 from ..bundle.load import LoadedBundle, load_bundle
 from ..bundle.metadata import sample_record
-from ..errors import BundleError, InvalidInput, NotFound, NotReady
+from ..errors import BundleError, InvalidInput, NotFound, NotReady, cut
 from ..features import InputSchema, Rows
 from ..metrics import Metrics
 from ..settings import Settings
@@ -210,12 +210,27 @@ class ModelRuntime:
             raise NotReady(f"the model is not ready: {self.reason}")
         meta = bundle.metadata
         if name is not None and name != meta.name:
-            raise NotFound(f"model '{name}' is not served here: this server serves '{meta.name}'")
+            raise NotFound(f"model '{cut(name)}' is not served here: this server serves '{meta.name}'")
         if version is not None and version != meta.version:
             raise NotFound(
-                f"model '{meta.name}' has no version '{version}': this server serves {meta.version}"
+                f"model '{meta.name}' has no version '{cut(version)}': this server serves {meta.version}"
             )
         return meta
+
+    def admits(self, in_flight: int) -> bool:
+        """Whether one more request can be taken, asked before its body is read.
+
+        With micro-batching, every request in flight that has not reached the batch queue yet (its
+        body being read and decoded) will want a place in it: a request admitted now whose rows then
+        find the queue full is refused only after the server has read and decoded it, and under
+        heavy overload that wasted work is what starves the model (docs/performance.md, overload).
+        So it is refused now if the queue, plus the usual rows of each request ahead of it that is
+        not queued yet, leaves no room for it or would keep it waiting past MAX_QUEUE_WAIT_MS."""
+        batcher = self._batcher
+        if batcher is None:
+            return True
+        ahead = max(0, in_flight - batcher.queued_requests)
+        return batcher.has_room(ahead, self.settings.max_queue_wait_ms / 1000)
 
     def require_schema(self) -> InputSchema:
         """The input schema, or NotReady: codecs need it before a request can be decoded."""

@@ -97,6 +97,7 @@ def test_overload_is_shed_memory_stays_flat_and_it_recovers(iris_bundle: Path, r
     with start_server(iris_bundle, env=SHED_ENV) as srv:
         heavy = cycle([Request("POST", "/predict", rows_body(HEAVY_ROWS))])
         sustainable = capacity(srv.base_url, heavy, concurrency=8, count=150)
+        before = metrics(srv)  # the calibration may have been refused some too
         base = sample(srv.pid)
         runs, samples, probes = asyncio.run(_overload(srv, OVERLOAD_FACTOR * sustainable))
         after = wait_idle(srv)
@@ -106,6 +107,7 @@ def test_overload_is_shed_memory_stays_flat_and_it_recovers(iris_bundle: Path, r
             )
         )
         ready = http_get(srv.url("/readyz"))[0]
+        final = sample(srv.pid)
         exit_code = srv.stop()
 
     results = [r for run in runs for r in run.results]
@@ -114,8 +116,13 @@ def test_overload_is_shed_memory_stays_flat_and_it_recovers(iris_bundle: Path, r
     assert set(statuses) <= {200, 429, 504}, summary(runs[0]) | summary(runs[1])
     assert statuses[429] > 0 and statuses[200] > 0, statuses
     assert all(r.status == 429 for r in results if r.status not in (200, 504))
+    # Every refusal says when to come back.
+    assert all(r.retry_after == "1" for r in results if r.status == 429), Counter(
+        r.retry_after for r in results if r.status == 429
+    )
     # The server counted every rejection the client saw.
-    assert after['model_server_prediction_errors_total{kind="overloaded"}'] == statuses[429]
+    overloaded = 'model_server_prediction_errors_total{kind="overloaded"}'
+    assert after[overloaded] - before.get(overloaded, 0) == statuses[429]
     assert after.get('model_server_prediction_errors_total{kind="deadline_exceeded"}', 0) == statuses[504]
     # Probes answered throughout: the kubelet would have kept the pod and kept it ready.
     assert set(probes) == {200}, probes
@@ -123,6 +130,10 @@ def test_overload_is_shed_memory_stays_flat_and_it_recovers(iris_bundle: Path, r
     assert samples[1].rss_bytes - samples[0].rss_bytes <= FLAT_BOUND, (base, samples)
     assert max(s.rss_bytes for s in samples) - base.rss_bytes <= PEAK_BOUND, (base, samples)
     assert samples[1].threads <= base.threads + 2, (base, samples)
+    # No file descriptor kept per refused or accepted request: the client's connections (at most
+    # 256, the load generator's limit) are all the server may hold open beyond its own.
+    assert samples[1].fds <= base.fds + 256 + 8, (base, samples)
+    assert final.fds <= base.fds + 8 and final.threads <= base.threads + 2, (base, final)
     # Recovery: once the load stops, nothing is left in flight and every request is served.
     assert Counter(r.status for r in recovery.results) == {200: 100}
     assert ready == 200 and exit_code == 0
