@@ -1,8 +1,8 @@
 """The bucket-source suite: `model-server push` and `fetch --bucket` against real storage servers.
 
 The three servers (tests/support/emulators.py) start once per session on 127.0.0.1 and stop at its
-end; each test writes its own objects under its own keys. Every CLI run gets an environment with no cloud credentials
-but the ones the test names, so nothing falls back to a cloud metadata service.
+end; each test writes its own objects under its own keys. Every CLI run gets an environment with no
+cloud credentials but the ones the test names, so nothing falls back to a cloud metadata service.
 """
 
 from __future__ import annotations
