@@ -121,6 +121,10 @@ cluster-down: ## stop the local cluster and undo its changes to the machine (fro
 E2E_KUBECONFIG := $(or $(KUBECONFIG),$(wildcard $(CLUSTER_STATE)/kubeconfig))
 E2E_WORKERS ?= 3
 E2E_ARGS ?=
+# Other fragments add the images their tests run (E2E_IMAGES, with `e2e-load: <their image target>`) and
+# the environment that names them to the tests (E2E_ENV).
+E2E_IMAGES ?=
+E2E_ENV ?=
 
 .PHONY: e2e e2e-preflight e2e-load
 e2e-preflight: $(KUBECTL_STAMP)
@@ -129,10 +133,10 @@ e2e-preflight: $(KUBECTL_STAMP)
 # Loaded by what KUBECONFIG points at: this machine's containerd, or kind (cluster/images/load.sh).
 e2e-load: e2e-preflight images
 	KUBECONFIG="$(E2E_KUBECONFIG)" CLUSTER_BIN=$(CLUSTER_BIN) cluster/images/load.sh \
-	  "$$(cat $(SERVER_IMAGE_REF))" $(METRICS_SERVER_IMAGE)
+	  "$$(cat $(SERVER_IMAGE_REF))" $(METRICS_SERVER_IMAGE) $(E2E_IMAGES)
 	KUBECONFIG="$(E2E_KUBECONFIG)" CLUSTER_BIN=$(CLUSTER_BIN) METRICS_SERVER_IMAGE=$(METRICS_SERVER_IMAGE) \
 	  cluster/addons.sh
 
 e2e: venv demo $(HELM_STAMP) e2e-load ## run tests/e2e against KUBECONFIG (default: the local cluster)
 	KUBECONFIG="$(E2E_KUBECONFIG)" PATH="$(CLUSTER_BIN):$$PATH" E2E_SERVER_IMAGE="$$(cat $(SERVER_IMAGE_REF))" \
-	  $(PY) -m pytest tests/e2e -n $(E2E_WORKERS) $(E2E_ARGS)
+	  $(E2E_ENV) $(PY) -m pytest tests/e2e -n $(E2E_WORKERS) $(E2E_ARGS)

@@ -1,9 +1,11 @@
 """The chart with no values but the image, as a new user installs it, on a real cluster.
 
 In a namespace enforcing the `restricted` Pod Security Standard: the pod is admitted and becomes Ready
-without a restart, a client pod's predictions through the Service are answered in every protocol, and
-`helm test` passes. A release asking for a model version the bundle does not carry stays live and
-never ready, and says why.
+without a restart, a client pod's predictions through the Service are answered in every protocol (the
+named JSON, KServe V1 and Open Inference Protocol V2 over HTTP, and the Open Inference Protocol over
+gRPC on the Service's gRPC port), and `helm test` passes over HTTP and gRPC. A release asking for a model
+version the bundle does not carry stays live and never ready, and says why; with the kubelet's native
+gRPC readiness probe it says so over grpc.health.v1 and becomes Ready once the version matches.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from support.cluster import (
     restarts,
     run_client,
     running_pod,
+    service_grpc_target,
     service_url,
+    unhealthy_events,
     wait_until,
 )
 
@@ -53,19 +57,24 @@ def test_default_install_is_ready_predicts_in_every_protocol_and_passes_helm_tes
         server_image,
         service_url(RELEASE, namespace),
         "iris-classifier",
+        "--protocols",
+        "named,v1,v2,grpc",
+        "--grpc-target",
+        service_grpc_target(RELEASE, namespace),
         "--requests",
-        "30",
+        "40",
         "--concurrency",
-        "3",
+        "4",
     )
     assert result["failed"] == 0, result
-    assert result["protocols"] == {p: {"ok": 10} for p in ("named", "v1", "v2")}, result
-    # The named and V2 answers name the version (V1's carry predictions only).
-    assert result["versions"] == {"1.0.0": 20}, result
+    assert result["protocols"] == {p: {"ok": 10} for p in ("named", "v1", "v2", "grpc")}, result
+    # The named, V2 and gRPC answers name the version (V1's carry predictions only).
+    assert result["versions"] == {"1.0.0": 30}, result
 
     out = helm_test(RELEASE, namespace)
     assert "Phase:          Succeeded" in out, out
     assert "OK: iris-classifier 1.0.0 predicted" in out, out
+    assert "OK: iris-classifier 1.0.0 answered over gRPC" in out, out
 
     helm_uninstall(RELEASE, namespace)
     left = kubectl_json(
@@ -131,3 +140,40 @@ def test_a_deleted_pod_drains_and_its_server_exits_0(namespace: str, server_imag
     assert last, "the pod was gone before its container's end was reported"
     assert last[-1]["exitCode"] == 0, last[-1]
     assert last[-1]["reason"] == "Completed", last[-1]
+
+
+def test_native_grpc_readiness_probe_keeps_a_wrong_version_out_and_admits_the_right_one(
+    namespace: str, server_image: Image
+) -> None:
+    """`probes.readiness.grpc`: the kubelet's own gRPC client asks grpc.health.v1.Health/Check on the gRPC
+    port. The startup probe is pointed at /healthz here so that readiness (which the kubelet runs only
+    after startup passed) is judged by the gRPC probe alone while the version is wrong."""
+    values = {
+        **server_image.values(),
+        "probes": {"startup": {"path": "/healthz"}, "readiness": {"grpc": True}},
+        "resources": {"requests": {"cpu": "50m"}},
+    }
+    helm_install(RELEASE, namespace, {**values, "model": {"version": "2.0.0"}}, wait=False)
+    pod = running_pod(namespace, release_selector(RELEASE))
+    assert pod["spec"]["containers"][0]["readinessProbe"]["grpc"]["port"] == 8081
+    name = pod["metadata"]["name"]
+    messages = wait_until(
+        lambda: [m for m in unhealthy_events(namespace, name) if "NOT_SERVING" in m],
+        90,
+        "the kubelet's gRPC readiness probe to get NOT_SERVING",
+    )
+    assert messages[0].startswith("Readiness probe failed"), messages
+    pod = kubectl_json("get", "pod", "-n", namespace, name)
+    assert condition(pod, "Ready") == "False"
+    assert restarts(pod) == 0
+    assert ready_endpoints(RELEASE, namespace) == []
+
+    helm_install(RELEASE, namespace, {**values, "model": {"version": "1.0.0"}}, upgrade=True)
+    ready = [p for p in pods(namespace, release_selector(RELEASE)) if condition(p, "Ready") == "True"]
+    assert len(ready) == 1, [p["metadata"]["name"] for p in ready]
+    assert ready[0]["metadata"]["name"] != name
+    assert ready[0]["spec"]["containers"][0]["readinessProbe"]["grpc"]["port"] == 8081
+    assert restarts(ready[0]) == 0
+    assert len(ready_endpoints(RELEASE, namespace)) == 1
+    out = helm_test(RELEASE, namespace)
+    assert "OK: iris-classifier 1.0.0 answered over gRPC" in out, out

@@ -168,6 +168,13 @@ def service_url(release: str, namespace: str) -> str:
     return f"http://{svc['metadata']['name']}.{namespace}.svc:{svc['spec']['ports'][0]['port']}"
 
 
+def service_grpc_target(release: str, namespace: str) -> str:
+    """HOST:PORT of the release Service's gRPC port, as a pod in the cluster reaches it."""
+    svc = service(release, namespace)
+    [port] = [p["port"] for p in svc["spec"]["ports"] if p["name"] == "grpc"]
+    return f"{svc['metadata']['name']}.{namespace}.svc:{port}"
+
+
 def ready_endpoints(release: str, namespace: str) -> list[str]:
     """Addresses the release's Service sends traffic to (ready endpoints of its EndpointSlices)."""
     name = service(release, namespace)["metadata"]["name"]
@@ -212,9 +219,17 @@ CLIENT_LABELS = {"model-server.io/client": "true"}
 
 
 def python_pod(
-    name: str, image: Image, source: str, args: list[str], labels: dict[str, str] | None = None
+    name: str,
+    image: Image,
+    source: str,
+    args: list[str],
+    labels: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+    volumes: dict[str, tuple[str, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """A pod that runs ``python -c source args...`` in the server image, as `restricted` allows."""
+    """A pod that runs ``python -c source args...`` in the server image, as `restricted` allows.
+    ``volumes`` maps a volume name to (mount path, volume source), e.g. a persistentVolumeClaim."""
+    extra = volumes or {}
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -236,10 +251,17 @@ def python_pod(
                         "requests": {"cpu": "50m", "memory": "64Mi"},
                         "limits": {"memory": "256Mi"},
                     },
-                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                    "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
+                    "volumeMounts": [
+                        {"name": "tmp", "mountPath": "/tmp"},
+                        *({"name": n, "mountPath": path} for n, (path, _) in extra.items()),
+                    ],
                 }
             ],
-            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
+            "volumes": [
+                {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}},
+                *({"name": n, **vol} for n, (_, vol) in extra.items()),
+            ],
         },
     }
 
@@ -262,9 +284,11 @@ def run_python(
     args: list[str],
     timeout: float = 180,
     labels: dict[str, str] | None = None,
+    pod: dict[str, Any] | None = None,
 ) -> str:
-    """Run a python pod to completion and return its log; fail with the log unless it succeeded."""
-    apply(namespace, python_pod(name, image, source, args, labels))
+    """Run a python pod to completion and return its log; fail with the log unless it succeeded.
+    ``pod`` replaces the plain `python_pod` (one with env, volumes, another security context)."""
+    apply(namespace, pod or python_pod(name, image, source, args, labels))
     pod = finished_pod(namespace, name, timeout)
     log = kubectl("logs", "-n", namespace, name)
     assert pod["status"]["phase"] == "Succeeded", f"pod {name} {pod['status']['phase']}:\n{log}"
@@ -379,6 +403,14 @@ def http(
         return status, raw.decode(errors="replace")
 
 
+def unhealthy_events(namespace: str, pod: str) -> list[str]:
+    """The messages of the kubelet's failed-probe events for a pod (`kubectl describe`'s Events)."""
+    events = kubectl_json(
+        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={pod},reason=Unhealthy"
+    )["items"]
+    return [str(e["message"]) for e in events]
+
+
 def describe(namespace: str) -> str:
     """What a failed test shows about its namespace: objects, pod descriptions, events."""
     parts = []
@@ -432,3 +464,43 @@ def delete_and_watch(namespace: str, pod: str, timeout: float = 120) -> list[dic
         event, i = decoder.raw_decode(text, i)
         states.append(event["object"])
     return states
+
+
+# --- A model that could not be fetched ----------------------------------------------------------------
+def assert_fetch_failed(namespace: str, release: str, reason: str, timeout: float = 120) -> dict[str, Any]:
+    """The `url`/`bucket` init container recorded a failed fetch (`--record-failure`): the pod is live,
+    not ready and out of the Service, never restarted, and says ``reason`` in the init container's log,
+    the server's log and its `/readyz` answer, while the kubelet's probe events (`kubectl describe`) show
+    the 503. Returns what was seen, for the docs."""
+    name = running_pod(namespace, release_selector(release), timeout)["metadata"]["name"]
+    wait_until(
+        lambda: [m for m in unhealthy_events(namespace, name) if "statuscode: 503" in m],
+        60,
+        f"the kubelet's probe of {name} to get the server's 503",
+    )
+    pod = kubectl_json("get", "pod", "-n", namespace, name)
+    [fetch] = pod["status"]["initContainerStatuses"]
+    assert fetch["name"] == "fetch-model"
+    # The init container succeeded on purpose: a failing one would restart the pod in `Init:` forever.
+    assert fetch["state"]["terminated"]["exitCode"] == 0, fetch
+    assert fetch["restartCount"] == 0, fetch
+    fetch_log = kubectl("logs", "-n", namespace, name, "-c", "fetch-model")
+    assert reason in fetch_log and "recorded the failure" in fetch_log, fetch_log
+
+    def logged() -> str | None:
+        log = kubectl("logs", "-n", namespace, name, "-c", "server")
+        return log if reason in log else None
+
+    server_log = wait_until(logged, 30, "the server to log why it is not ready")
+    assert "the bundle could not be fetched" in server_log, server_log
+    with port_forward(namespace, f"pod/{name}", 8000) as base:
+        ready_status, ready_body = http("GET", f"{base}/readyz")
+        assert ready_status == 503, (ready_status, ready_body)
+        assert ready_body["status"] == "failed" and reason in ready_body["reason"], ready_body
+        assert http("GET", f"{base}/healthz")[0] == 200
+    pod = kubectl_json("get", "pod", "-n", namespace, name)
+    assert condition(pod, "Ready") == "False"
+    assert restarts(pod) == 0
+    assert ready_endpoints(release, namespace) == [], "a pod that is not ready must get no traffic"
+    events = unhealthy_events(namespace, name)
+    return {"pod": name, "fetch_log": fetch_log, "readyz": ready_body, "events": events}
