@@ -43,7 +43,10 @@ MAX_CONNECTIONS = 16
 MiB = 2**20
 RSS_BOUND_BASE = 8 * MiB
 RSS_BOUND_PER_REQUEST = 128
-ENV = {"BATCHING": "on"}
+# Admission control (MAX_QUEUE_WAIT_MS) answers 429 when the queue would take longer than 250 ms to
+# reach the model; on a loaded CI machine the warm-up burst can cross that. Shedding has its own tests
+# (tests/integration/overload); here every request must be served, so the soak measures growth only.
+ENV = {"BATCHING": "on", "MAX_QUEUE_WAIT_MS": "60000"}
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 
@@ -94,7 +97,7 @@ def _warm_up(srv: ServerProcess) -> None:
     assert {r.status for r in run.results} == {200}
     # A concurrent burst, so every worker pool has started all the threads it ever will.
     run = asyncio.run(closed_loop(srv.base_url, cycle(MIX), concurrency=MAX_CONNECTIONS, count=400))
-    assert all(r.status == EXPECTED[r.label] for r in run.results)
+    assert _unexpected(run.results) == {}
     run = asyncio.run(
         open_loop(
             srv.base_url,
@@ -104,7 +107,12 @@ def _warm_up(srv: ServerProcess) -> None:
             max_connections=MAX_CONNECTIONS,
         )
     )
-    assert all(r.status == EXPECTED[r.label] for r in run.results)
+    assert _unexpected(run.results) == {}
+
+
+def _unexpected(results: list[Result]) -> dict[tuple[str, int], int]:
+    """(label, status) -> count for every answer that is not the one expected, so a failure says what."""
+    return dict(Counter((r.label, r.status) for r in results if r.status != EXPECTED[r.label]))
 
 
 async def _soak(srv: ServerProcess) -> tuple[list[Result], list[Sample], int]:
