@@ -9,6 +9,7 @@ they answer at once however busy the model is.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import re
@@ -41,6 +42,22 @@ LOGGED_BODY_BYTES = 16 * 1024
 # The request path in the log line: the client chooses it. Every path the server answers fits (the
 # longest is the V2 versioned infer path with a 63-character name and version: 143 characters).
 LOGGED_PATH_CHARS = 256
+
+
+# A new request id: random per process, then counted, as over gRPC (grpc/service.py): unique within the
+# process and across restarts, without a getrandom system call per request.
+_ID_PREFIX = os.urandom(8).hex()
+_IDS = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}-{next(_IDS):x}"
+
+
+def request_id_of(scope: Scope) -> str:
+    """The client's X-Request-ID when it is a sane one, else a new id."""
+    incoming = _header(scope, b"x-request-id")
+    return incoming if incoming and _REQUEST_ID.match(incoming) else new_request_id()
 
 
 class InFlight:
@@ -80,8 +97,7 @@ class AccessLog:
             return
         start = time.perf_counter()
         ep = endpoint_of(scope)
-        incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
+        request_id = request_id_of(scope)
         state = scope["state"]
         state["request_id"] = request_id
         status = 500
