@@ -62,7 +62,9 @@ class Shedder:
         self.runtime = runtime
         self.tokens = tokens
         self.refused = 0  # refusals made here (tests, the bench)
-        self._bodies: dict[str, bytes] = {}  # message -> JSON body, built once per limit
+        # The two refusals, message and JSON body, built once: the limits do not change.
+        self._full = self._refusal(over_in_flight(settings.max_in_flight))
+        self._queue_full = self._refusal(over_queue(settings.batch_queue_rows))
         self._series: dict[Endpoint, tuple[Any, Any]] = {}
         self._overloaded = metrics.prediction_errors.labels(kind="overloaded")
         self._second = 0
@@ -100,12 +102,11 @@ class Shedder:
         if self.tokens is not None and not self.tokens.allows(authorization):
             return None
         ahead = self.in_flight.count + self.in_flight.pending
-        error: Overloaded | None = None
         if ahead >= self.max_in_flight:
-            error = over_in_flight(self.max_in_flight)
+            message, body = self._full
         elif not self.runtime.admits(ahead):
-            error = over_queue(self.runtime.settings.batch_queue_rows)
-        if error is None:
+            message, body = self._queue_full
+        else:
             # Admitted: counted until the middleware takes it over (Limits), so the requests of one
             # pass of the event loop, whose tasks have not started yet, are not all let in at once.
             self.in_flight.pending += 1
@@ -115,13 +116,7 @@ class Shedder:
         if request_id is None or not valid_request_id(request_id):
             request_id = new_request_id()
         self._count(endpoint)
-        self._log(request_id, path, endpoint, error)
-        return self._answer(error, request_id, keep_alive, server_headers)
-
-    def _answer(self, error: Overloaded, request_id: str, keep_alive: bool, server_headers: bytes) -> bytes:
-        body = self._bodies.get(error.message)
-        if body is None:
-            body = self._bodies[error.message] = orjson.dumps({"error": error.message})
+        self._log(request_id, path, endpoint, message)
         head = (
             b"HTTP/1.1 429 Too Many Requests\r\n%s"
             b"content-type: application/json\r\n"
@@ -130,6 +125,10 @@ class Shedder:
             b"x-request-id: %s\r\n" % (server_headers, len(body), request_id.encode("latin-1"))
         )
         return head + (b"\r\n" if keep_alive else b"connection: close\r\n\r\n") + body
+
+    @staticmethod
+    def _refusal(error: Overloaded) -> tuple[str, bytes]:
+        return error.message, orjson.dumps({"error": error.message})
 
     def _count(self, endpoint: Endpoint) -> None:
         series = self._series.get(endpoint)
@@ -142,7 +141,7 @@ class Shedder:
         series[1].observe(0.0)  # answered as soon as its headers were read
         self._overloaded.inc()
 
-    def _log(self, request_id: str, path: str, endpoint: Endpoint, error: Overloaded) -> None:
+    def _log(self, request_id: str, path: str, endpoint: Endpoint, message: str) -> None:
         second = int(time.monotonic())
         if second != self._second:
             self._second, self._logged = second, 0
@@ -161,7 +160,7 @@ class Shedder:
                 "status": 429,
                 "duration_ms": 0.0,
                 "protocol": endpoint.protocol,
-                "error": error.message,
+                "error": message,
                 "refused_at": "headers",  # by the protocol, before the body was read
             },
         )

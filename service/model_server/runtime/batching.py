@@ -322,13 +322,16 @@ class MicroBatcher(Generic[R]):
             want_proba = any(item.proba for item in batch)
             loop = asyncio.get_running_loop()
             started = time.monotonic()
-            # The first call is measured in the thread (call_seconds starts at 0 but calls is 0 too).
-            if self.calls and self.call_seconds < self.inline_max:
+            # Only once a call has been timed (in the thread): until then call_seconds says nothing.
+            if self._last_done and self.call_seconds < self.inline_max:
                 self.inline_calls += 1
                 outcome = self._call(rows, want_proba, batch)
             else:
                 outcome = await loop.run_in_executor(self._executor, self._call, rows, want_proba, batch)
+            first = not self._last_done
             self._last_done = time.monotonic()
+            if first:  # the averages start from the first call, not from 0
+                self.call_seconds = self._last_done - started
             self.call_seconds += 0.2 * (self._last_done - started - self.call_seconds)
             per_row = (self._last_done - started) / max(1, sum(item.n for item in batch))
             self.row_seconds += 0.2 * (per_row - self.row_seconds)
