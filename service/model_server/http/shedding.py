@@ -90,6 +90,7 @@ class Shedder:
             return None
         path = path_bytes.decode("latin-1")
         endpoint = classify(path)
+        state["endpoint"] = endpoint  # what middleware.endpoint_of would compute again
         if not endpoint.prediction:
             return None
         authorization = request_id = None
