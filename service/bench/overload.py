@@ -153,8 +153,8 @@ def step(base: str, pid: int, targets: Path, rate: float, seconds: float) -> dic
     cpu = cpu_seconds(pid)
     attack = [
         "taskset", "-c", LOAD_CPU, str(VEGETA), "attack", f"-targets={targets}",
-        f"-rate={max(1, round(rate))}/1s", f"-duration={seconds:g}s", f"-max-connections={VEGETA_CONNECTIONS}", "-timeout=30s",
-        "-max-body=0", f"-output={results}",
+        f"-rate={max(1, round(rate))}/1s", f"-duration={seconds:g}s",
+        f"-max-connections={VEGETA_CONNECTIONS}", "-timeout=30s", "-max-body=0", f"-output={results}",
     ]  # fmt: skip
     try:
         subprocess.run(attack, check=True, capture_output=True, timeout=seconds + 90)
