@@ -10,7 +10,7 @@ LINT_TARGETS += lint-reliability
 soak: venv demo ## steady traffic for SOAK_SECONDS (default an hour); fails unless RSS, fds and threads stay flat
 	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_RATE=$(SOAK_RATE) $(PY) -m pytest tests/integration/reliability/test_soak.py -s -q -rN
 
-bench-overload: venv demo ## the overload curve: accepted rate, 429/504, p99 and RSS at 0.5x-8x the sustainable load
+bench-overload: venv demo apt-tools $(VEGETA_STAMP) ## the overload curve: accepted rate, 429/504, p99, RSS and CPU at 0.5x-16x the sustainable load
 	$(PY) service/bench/overload.py
 
 # make bench prints the overload curve first (its own server, pinned like the others).

@@ -18,6 +18,9 @@ HELM_DOCS_VERSION     := v1.14.2
 # load generator), built from their Go modules.
 GRPCURL_VERSION       := v1.9.4
 GHZ_VERSION           := v0.93.0
+# make bench-overload's open-loop HTTP load generator (requests sent on schedule whatever the server
+# does, at tens of thousands a second from one core), built from its module.
+VEGETA_VERSION        := v12.13.0
 # Debian (bookworm) packages: promtool and a real Prometheus for the monitoring tests, wrk for make bench,
 # Chromium and its WebDriver for the browser test of /docs (Debian builds them in matching versions).
 APT_PACKAGES          := prometheus wrk chromium chromium-driver
@@ -73,6 +76,7 @@ STORAGE_STAMPS    := $(SEAWEEDFS_STAMP) $(FAKE_GCS_STAMP) $(AZURITE_STAMP)
 HELM_DOCS_STAMP   := $(STAMPS)/helm-docs-$(HELM_DOCS_VERSION)
 GRPCURL_STAMP     := $(STAMPS)/grpcurl-$(GRPCURL_VERSION)
 GHZ_STAMP         := $(STAMPS)/ghz-$(GHZ_VERSION)
+VEGETA_STAMP      := $(STAMPS)/vegeta-$(VEGETA_VERSION)
 TOOL_STAMPS := $(HELM_STAMP) $(KUBECONFORM_STAMP) $(ACTIONLINT_STAMP) $(KUBE_SCORE_STAMP) $(UNITTEST_STAMP) \
   $(HELM_DOCS_STAMP) $(GRPCURL_STAMP) $(STORAGE_STAMPS)
 GO_INSTALL = CGO_ENABLED=0 GOFLAGS=-trimpath go install
@@ -108,6 +112,11 @@ $(STAMPS)/grpcurl-%:
 # Only make bench needs it (not part of `tools`).
 $(STAMPS)/ghz-%:
 	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) github.com/bojand/ghz/cmd/ghz@$*
+	@mkdir -p $(STAMPS) && touch $@
+
+# Only make bench-overload needs it (not part of `tools`).
+$(STAMPS)/vegeta-%:
+	GOBIN=$(TOOLS_BIN) $(GO_INSTALL) github.com/tsenart/vegeta/v12@$*
 	@mkdir -p $(STAMPS) && touch $@
 
 $(STAMPS)/helm-docs-%:

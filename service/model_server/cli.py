@@ -296,7 +296,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .http.server import serve
 
     settings = _settings(model_bundle=args.bundle, host=args.host, port=args.port)
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_flush_interval_ms / 1000)
     logging.getLogger("model_server").info(
         "starting",
         extra={

@@ -153,6 +153,16 @@ class Settings:
         values="server.returnProbabilities",
     )
     log_level: str = _setting("info", "debug, info, warning, error or critical", values="server.logLevel")
+    log_flush_interval_ms: float = _setting(
+        200.0,
+        "log lines (one per request) are written to stdout in batches at most this far apart, and at "
+        "once for a warning or an error; 0 writes every line as it comes. One write per line was a "
+        "system call per request, and on a container's stdout (a pipe) a wake-up of the log reader "
+        "each time (docs/performance.md, cost per request). 200 ms keeps `kubectl logs -f` live to the "
+        "eye, and is the most of info lines a killed process can lose",
+        not_a_value="how the server writes its own log, measured with `make bench`; `server.extraEnv` "
+        "sets it (0 for a debugging session that wants every line at once)",
+    )
     log_request_bodies: bool = _setting(
         False,
         "request bodies can hold personal data: only when debugging (the first 16 KiB, in the "
@@ -209,6 +219,17 @@ class Settings:
         "to refuse less under short bursts",
         not_a_value="a bound on the server's own queue, measured with `make bench-overload`; "
         "`server.extraEnv` sets it where a deployment needs another",
+    )
+    inline_predict_max_ms: float = _setting(
+        1.0,
+        "with batching, a model whose recent calls took less than this is called on the event loop "
+        "instead of the model thread: for a call that short (a linear model, a small tree) the hand-off "
+        "to the thread and back costs about as much as the call itself (docs/performance.md, cost per "
+        "request). A slower model (the demo forest: 4 ms and more a call) stays in its thread, so "
+        "health checks and new requests are never held up by more than this. 0 sends every call to "
+        "the thread",
+        not_a_value="a property of how the server schedules its own work, measured with `make bench`; "
+        "`server.extraEnv` sets it for an experiment",
     )
     array_input: bool = _setting(
         True,
@@ -309,8 +330,15 @@ class Settings:
         for name in positive:
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be greater than 0, got {getattr(self, name)}")
-        if self.shutdown_grace_seconds < 0 or self.batch_max_wait_ms < 0:
-            raise SettingsError("SHUTDOWN_GRACE_SECONDS and BATCH_MAX_WAIT_MS must not be negative")
+        never_negative = (
+            "shutdown_grace_seconds",
+            "batch_max_wait_ms",
+            "log_flush_interval_ms",
+            "inline_predict_max_ms",
+        )
+        for name in never_negative:
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name.upper()} must not be negative, got {getattr(self, name)}")
         if self.drift_window_rows < 0:  # 0 turns drift tracking off (drift.build_drift_monitor)
             raise SettingsError(f"DRIFT_WINDOW_ROWS must not be negative, got {self.drift_window_rows}")
         if self.max_archive_bytes > _MAX_ARCHIVE_BYTES:

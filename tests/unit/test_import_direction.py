@@ -20,9 +20,9 @@ PACKAGE = Path(model_server.__file__).resolve().parent
 # The shared modules every wing may import: value types, the input schema, errors, settings, metrics,
 # logging, authentication. They import only each other.
 SHARED = {"errors", "settings", "types", "features", "metrics", "logs", "auth"}
-# Entry points: the command line (with `imports`, what `serve` does before anything else is imported)
-# and the demo bundles sit above every wing.
-ENTRY = {"cli", "demo", "imports"}
+# Entry points: the command line (with `imports` and its generated `scipy_stats_names`, what `serve`
+# does before anything else is imported) and the demo bundles sit above every wing.
+ENTRY = {"cli", "demo", "imports", "scipy_stats_names"}
 # Which layers each layer may import.
 ALLOWED = {
     "shared": {"shared"},

@@ -104,6 +104,7 @@ def create_app(
     install_docs(app)
     app.add_middleware(FastPredict)  # innermost: after the limits, before FastAPI's router (fastpath.py)
     tokens = TokenFile(settings.auth_tokens_file) if settings.auth_tokens_file is not None else None
+    app.state.tokens = tokens  # the protocol's overload check asks them too (shedding.py)
     app.add_middleware(
         Limits, settings=settings, metrics=metrics, in_flight=app.state.in_flight, runtime=rt, tokens=tokens
     )

@@ -9,6 +9,7 @@ they answer at once however busy the model is.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import re
@@ -43,11 +44,36 @@ LOGGED_BODY_BYTES = 16 * 1024
 LOGGED_PATH_CHARS = 256
 
 
+# A new request id: random per process, then counted, as over gRPC (grpc/service.py): unique within the
+# process and across restarts, without a getrandom system call per request.
+_ID_PREFIX = os.urandom(8).hex()
+_IDS = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}-{next(_IDS):x}"
+
+
+def valid_request_id(incoming: str) -> bool:
+    """Whether a client's X-Request-ID is one to keep (1-128 characters of a safe set)."""
+    return _REQUEST_ID.match(incoming) is not None
+
+
+def request_id_of(scope: Scope) -> str:
+    """The client's X-Request-ID when it is a sane one, else a new id."""
+    incoming = _header(scope, b"x-request-id")
+    return incoming if incoming and valid_request_id(incoming) else new_request_id()
+
+
 class InFlight:
-    """Prediction requests being served now; the shutdown drain waits for this to reach zero."""
+    """Prediction requests being served now; the shutdown drain waits for this to reach zero.
+
+    ``pending``: HTTP requests let in by the protocol's overload check (shedding.py) whose task has
+    not reached Limits yet, where they are counted in ``count``."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.pending = 0
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -80,8 +106,7 @@ class AccessLog:
             return
         start = time.perf_counter()
         ep = endpoint_of(scope)
-        incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
+        request_id = request_id_of(scope)
         state = scope["state"]
         state["request_id"] = request_id
         status = 500
@@ -150,6 +175,8 @@ class Limits:
         if scope["type"] != "http" or scope["method"] != "POST" or not endpoint_of(scope).prediction:
             await self.app(scope, receive, send)
             return
+        if scope["state"].pop("admitted", False):  # let in by the protocol (shedding.py): counted below
+            self.in_flight.pending -= 1
         s = self.settings
         # Authentication first: a caller without a token learns nothing, not even how busy we are.
         error = self._authenticate(scope) or self._precheck(scope)

@@ -28,6 +28,7 @@ from ..runtime.lifecycle import ModelRuntime
 from ..settings import Settings
 from .app import create_app
 from .middleware import InFlight
+from .shedding import Shedder, shedding_protocol
 
 log = logging.getLogger("model_server.server")
 
@@ -114,8 +115,12 @@ def serve(settings: Settings, companions: Callable[[FastAPI], Sequence[Companion
     metrics and in-flight counter are theirs too)."""
     sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
     app = create_app(settings)
+    state = app.state
+    shedder = Shedder(settings, state.metrics, state.in_flight, state.runtime, state.tokens)
     config = uvicorn.Config(
         app,
+        # Overload is refused as soon as a request's headers are read, before the app (shedding.py).
+        http=shedding_protocol(shedder),
         host=settings.host,
         port=settings.port,
         workers=1,

@@ -29,6 +29,9 @@ Limits (rejections use the shared typed errors, so the HTTP layer maps them with
   call, so one bad row fails only its own request.
 - ``concurrency`` batches may run at once (one per model thread): on one core that is 1, and the next
   batch fills while the current one runs.
+- a model whose recent calls took less than ``inline_max`` seconds is called on the event loop
+  itself: for a call that short, handing it to the model thread and its answer back (a thread
+  wake-up, the GIL passed back and forth, a wake-up of the loop) costs about as much as the call.
 
 Everything here runs on the event loop except ``infer``, which runs in the executor. This module does
 not import the web framework (runtime layer).
@@ -108,6 +111,8 @@ class MicroBatcher(Generic[R]):
     ``adaptive_wait``: cap that wait at the recent duration of one model call (see above).
     ``queue_rows``: most rows waiting; beyond it ``submit`` raises ``Overloaded``.
     ``concurrency``: batches in the executor at once (default 1: the next batch fills meanwhile).
+    ``inline_max``: a batch is run on the event loop, not in ``executor``, while the recent model call
+    (``call_seconds``) is shorter than this many seconds (0: always in ``executor``).
     """
 
     def __init__(
@@ -120,6 +125,7 @@ class MicroBatcher(Generic[R]):
         adaptive_wait: bool = True,
         queue_rows: int = 4096,
         concurrency: int = 1,
+        inline_max: float = 0.0,
         executor: Executor | None = None,
         metrics: Metrics | None = None,
         concat: Callable[[Sequence[Rows]], Rows] = concat_rows,
@@ -135,6 +141,8 @@ class MicroBatcher(Generic[R]):
         self._last_done = 0.0  # time.monotonic() when the last model call returned
         self.queue_rows = queue_rows
         self.concurrency = concurrency
+        self.inline_max = inline_max
+        self.inline_calls = 0  # batches run on the event loop (tests, the bench)
         self._own_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(concurrency, thread_name_prefix="model")
         self._metrics = metrics
@@ -314,8 +322,16 @@ class MicroBatcher(Generic[R]):
             want_proba = any(item.proba for item in batch)
             loop = asyncio.get_running_loop()
             started = time.monotonic()
-            outcome = await loop.run_in_executor(self._executor, self._call, rows, want_proba, batch)
+            # Only once a call has been timed (in the thread): until then call_seconds says nothing.
+            if self._last_done and self.call_seconds < self.inline_max:
+                self.inline_calls += 1
+                outcome = self._call(rows, want_proba, batch)
+            else:
+                outcome = await loop.run_in_executor(self._executor, self._call, rows, want_proba, batch)
+            first = not self._last_done
             self._last_done = time.monotonic()
+            if first:  # the averages start from the first call, not from 0
+                self.call_seconds = self._last_done - started
             self.call_seconds += 0.2 * (self._last_done - started - self.call_seconds)
             per_row = (self._last_done - started) / max(1, sum(item.n for item in batch))
             self.row_seconds += 0.2 * (per_row - self.row_seconds)

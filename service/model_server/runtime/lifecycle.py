@@ -75,6 +75,7 @@ class ModelRuntime:
                 max_wait=settings.batch_max_wait_ms / 1000,
                 queue_rows=settings.batch_queue_rows,
                 concurrency=MODEL_THREADS,
+                inline_max=settings.inline_predict_max_ms / 1000,
                 executor=self._executor,
                 metrics=metrics,
             )

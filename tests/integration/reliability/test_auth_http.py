@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from support.secrets import NEW, OLD, secret_volume
-from support.serverproc import ServerProcess, http_get, start_server
+from support.serverproc import ServerProcess, http_get, start_server, wait_until
 
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
 PREDICTIONS = {
@@ -113,4 +113,9 @@ def test_a_rotated_secret_applies_without_restart_and_tokens_never_reach_the_log
     assert 'model_server_prediction_errors_total{kind="unauthorized"}' in metrics
     log = server.log()
     assert OLD not in log and NEW not in log
-    assert sum(1 for line in server.log_lines() if line.get("msg") == "auth tokens loaded") >= 3
+    # Info lines reach stdout in batches (LOG_FLUSH_INTERVAL_MS): wait for the last reload's line.
+    wait_until(
+        lambda: sum(1 for line in server.log_lines() if line.get("msg") == "auth tokens loaded") >= 3,
+        5,
+        "three 'auth tokens loaded' lines",
+    )

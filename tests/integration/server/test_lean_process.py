@@ -1,5 +1,6 @@
 """The server process imports only what its model needs: pandas for a model that takes a DataFrame,
-never for a model on arrays (imports.py), whatever protocol the predictions came through."""
+never for a model on arrays, and scipy.stats for neither (imports.py), whatever protocol the
+predictions came through."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ def pandas_mapped(pid: int) -> bool:
     return "/pandas/_libs/" in Path(f"/proc/{pid}/maps").read_text()
 
 
+def scipy_stats_mapped(pid: int) -> bool:
+    """True when scipy.stats' compiled modules are mapped into the process: it was imported."""
+    return "/scipy/stats/_" in Path(f"/proc/{pid}/maps").read_text()
+
+
 def test_a_model_on_arrays_is_served_without_pandas(iris_bundle: Path) -> None:
     with start_server(iris_bundle) as srv:
         answers = [
@@ -27,13 +33,17 @@ def test_a_model_on_arrays_is_served_without_pandas(iris_bundle: Path) -> None:
             ),
         ]
         loaded = pandas_mapped(srv.pid)
+        stats = scipy_stats_mapped(srv.pid)
     assert [status for status, _ in answers] == [200, 200, 200], answers
     assert not loaded
+    assert not stats
 
 
 def test_a_dataframe_model_gets_pandas(sales_bundle: Path) -> None:
     with start_server(sales_bundle) as srv:
         status, body = post_json(srv.url("/predict"), SALE)
         loaded = pandas_mapped(srv.pid)
+        stats = scipy_stats_mapped(srv.pid)
     assert status == 200, body
     assert loaded
+    assert not stats

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from fastapi.testclient import TestClient
 
@@ -38,8 +39,10 @@ def test_predict_instances_with_probabilities_labelled_by_class(iris: TestClient
 def test_request_id_is_echoed_or_made(iris: TestClient) -> None:
     r = iris.post("/predict", json=SETOSA, headers={"X-Request-ID": "abc-123"})
     assert r.headers["x-request-id"] == "abc-123"
-    generated = iris.get("/healthz").headers["x-request-id"]
-    assert len(generated) == 32
+    # Made: a random prefix for the process, then a counter, so two requests never share one.
+    first, second = (iris.get("/healthz").headers["x-request-id"] for _ in range(2))
+    assert first != second and first.split("-")[0] == second.split("-")[0]
+    assert re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]+", first), first
 
 
 def test_sales_pipeline_with_a_string_feature_through_predict(sales: TestClient) -> None:

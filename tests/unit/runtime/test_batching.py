@@ -503,3 +503,56 @@ def test_rejects_nonsense_limits() -> None:
         batcher(FakeModel(), max_rows=0)
     with pytest.raises(ValueError):
         batcher(FakeModel(), max_wait=-1)
+
+
+def test_calls_known_to_be_fast_run_on_the_event_loop() -> None:
+    """INLINE_PREDICT_MAX_MS: the first call is timed in the model thread; once timed as fast, calls
+    run on the event loop's own thread."""
+    model = FakeModel()
+
+    async def main() -> None:
+        b = batcher(model, max_wait=0, inline_max=3600.0)
+        for x in (0.1, 0.2, 0.3):
+            labels, _ = await b.submit(row(x))
+            assert labels.tolist() == [pytest.approx(x * 10)]
+        assert b.inline_calls == 2
+        await b.aclose()
+
+    run(main)
+    assert model.calls == [(1, False)] * 3
+    assert model.threads == {"model_0", threading.main_thread().name}
+
+
+def test_calls_slower_than_the_bound_stay_in_the_model_thread() -> None:
+    model = FakeModel()
+
+    async def main() -> None:
+        b = batcher(model, max_wait=0, inline_max=1e-12)
+        for x in (0.1, 0.2, 0.3):
+            await b.submit(row(x))
+        assert b.inline_calls == 0
+        await b.aclose()
+
+    run(main)
+    assert threading.main_thread().name not in model.threads
+
+
+def test_no_call_runs_on_the_event_loop_before_one_was_timed() -> None:
+    """A second batch that starts while the first (untimed) call still runs goes to a thread too: a
+    slow model must never block the event loop because nothing was known about it yet."""
+    model = FakeModel()
+    model.gate.clear()
+
+    async def main() -> None:
+        b = batcher(model, max_wait=0, inline_max=3600.0, concurrency=2)
+        first = asyncio.ensure_future(b.submit(row(0.1)))
+        await until_thread(model.entered)
+        second = asyncio.ensure_future(b.submit(row(0.2)))
+        await until(lambda: len(model.calls) == 2)
+        model.gate.set()
+        await asyncio.gather(first, second)
+        assert b.inline_calls == 0
+        await b.aclose()
+
+    run(main)
+    assert threading.main_thread().name not in model.threads
