@@ -1,4 +1,4 @@
-# Reliability and security (issue 6): faults, overload, soak, fuzzing, hostile bundles, auth and the
+# Reliability and security: faults, overload, soak, fuzzing, hostile bundles, auth and the
 # kube-score policy scan are pytest suites in tests/integration/reliability/ (part of make test). Here: the long
 # soak, the overload curve that make bench prints, and the lint of this area's Python.
 SOAK_SECONDS ?= 3600

@@ -63,7 +63,7 @@ def main() -> None:
         + ", ".join(f"{m} {min(f['array_1'], f['frame_1']) * 1e3:.2f} ms" for m, f in floors.items())
         + "\n"
     )
-    print("| target (issue 5) | holds | measured in this run |")
+    print("| target | holds | measured in this run |")
     print("| --- | --- | --- |")
     for t in report["targets"]:
         print(f"| {t['target']} | {'yes' if t['holds'] else '**no**'} | {t['detail']} |")

@@ -6,9 +6,9 @@ megabyte where a datatype, a shape, a model name or a content type goes. Each re
 log line, hold at most MESSAGE_CHARS characters of message (errors.py), each quoted value at most
 ECHO_CHARS, and the logged path at most LOGGED_PATH_CHARS.
 
-The cases are one table, each a protocol and a request sent through that protocol's transport: a
-transport added to the server (gRPC) adds its own ``send`` and its rows, and every bound below is
-checked for it the same way.
+The cases are one table, each a protocol and a request sent through that protocol's HTTP transport.
+The gRPC transport needs its own listener, so its cases (a model name, a version and a datatype of
+32 KiB) run against a real process in tests/integration/grpc/test_grpc_server.py, with the same bounds.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2
 from model_server.auth import MESSAGE as AUTH_MESSAGE
+from model_server.errors import ECHO_CHARS, MESSAGE_CHARS
 from model_server.protocols.proto import grpc_predict_v2_pb2 as pb
 from support.grpccalls import call, grpc_channel, infer, infer_request
 from support.paths import TEST_MODELS
@@ -212,6 +213,42 @@ def test_hostile_messages_get_a_clear_status_and_the_server_keeps_serving(
         assert got not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
         assert infer(ch, infer_request(IRIS, ROWS))[0] == grpc.StatusCode.OK
     assert http_get(iris.url("/healthz"))[0] == 200
+
+
+def _named(model: str = IRIS, version: str = "", name: str = "input", datatype: str = "FP64") -> bytes:
+    msg = pb.ModelInferRequest(model_name=model, model_version=version)
+    msg.inputs.add(
+        name=name,
+        datatype=datatype,
+        shape=[1, 4],
+        contents=pb.InferTensorContents(fp64_contents=[1, 2, 3, 4]),
+    )
+    return msg.SerializeToString()
+
+
+BIG = "x" * (LIMIT // 2)  # a name or value far longer than any message may quote, inside the message limit
+ECHOES = {
+    "model name": (_named(model=BIG), grpc.StatusCode.NOT_FOUND, "is not served here"),
+    "model version": (_named(version=BIG), grpc.StatusCode.NOT_FOUND, "no version"),
+    "datatype": (_named(datatype=BIG), grpc.StatusCode.INVALID_ARGUMENT, "supported"),
+}
+
+
+@pytest.mark.parametrize("case", list(ECHOES))
+def test_what_the_client_sent_is_quoted_bounded_in_the_status_message(iris: ServerProcess, case: str) -> None:
+    body, code, names_problem = ECHOES[case]
+    with grpc_channel(iris) as ch:
+        got, details, _ = call(ch, "ModelInfer", body)
+        assert got == code and names_problem in details, details
+        # The client's 32 KiB value appears abbreviated to ECHO_CHARS, never whole.
+        assert len(details) <= MESSAGE_CHARS and "x" * (ECHO_CHARS + 1) not in details, details
+        assert infer(ch, infer_request(IRIS, ROWS))[0] == grpc.StatusCode.OK
+
+    def logged() -> list[str]:  # the request's log line quotes the same abbreviation
+        return [ln for ln in iris.log().splitlines() if '"protocol":"grpc"' in ln and "x" * 20 in ln]
+
+    wait_until(logged, what="the request's log line")
+    assert not [ln for ln in logged() if "x" * (ECHO_CHARS + 1) in ln]
 
 
 def test_oversized_messages_are_resource_exhausted(iris: ServerProcess) -> None:
