@@ -11,8 +11,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-DEMO = Path(__file__).resolve().parents[2] / "build" / "bundles" / "iris-classifier"
-
 
 def run(code: str, deferred: bool = True) -> Any:
     """Run ``code`` in a new interpreter (after the server's own first import when ``deferred``) and
@@ -29,7 +27,7 @@ def test_the_names_file_matches_the_installed_scipy() -> None:
     assert subprocess.run(check, capture_output=True, text=True).returncode == 0
 
 
-def test_serving_the_demo_forest_never_imports_scipy_stats_and_predicts_the_same() -> None:
+def test_serving_the_demo_forest_never_imports_scipy_stats_and_predicts_the_same(iris_bundle: Path) -> None:
     code = f"""
     import json, sys
     from pathlib import Path
@@ -40,7 +38,7 @@ def test_serving_the_demo_forest_never_imports_scipy_stats_and_predicts_the_same
     from model_server.metrics import Metrics
     from model_server.runtime.lifecycle import ModelRuntime
     from model_server.settings import Settings
-    rt = ModelRuntime(Settings(), Metrics(), Path({str(DEMO)!r}))
+    rt = ModelRuntime(Settings(), Metrics(), Path({str(iris_bundle)!r}))
     rt.load()
     row = dict(sepal_length=6.1, sepal_width=2.8, petal_length=4.7, petal_width=1.2)
     rows = rt.schema.from_records([row])
