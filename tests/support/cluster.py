@@ -26,6 +26,10 @@ from .tools import tool, tools_env
 
 # The traffic client a pod runs (python -c): stdlib only, so any image with Python runs it.
 CLIENT_SOURCE = (Path(__file__).parent / "podclient.py").read_text()
+# The HTTP server of bundle archives a pod runs for the `url` source (python -c).
+BUNDLE_SERVER_SOURCE = (Path(__file__).parent / "bundleserver.py").read_text()
+# The demo bundle the server image carries.
+IMAGE_BUNDLE = "/opt/model-server/bundles/iris-classifier"
 # The labels every namespace of the suite carries: `restricted` enforced unless a test says otherwise,
 # and a marker to find leftovers of an interrupted run.
 MANAGED_BY = "model-server-e2e"
@@ -264,6 +268,60 @@ def python_pod(
             ],
         },
     }
+
+
+def bundle_server(image: Image, *args: str) -> list[dict[str, Any]]:
+    """The pod and Service `bundles` serving the image's demo bundle as an archive on port 8080
+    (tests/support/bundleserver.py; ``args``, e.g. `--version 2.0.0`, go to it)."""
+    archive = "iris-classifier-{}.tar.gz"
+    version = args[args.index("--version") + 1] if "--version" in args else "1.0.0"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "bundles", "labels": {"app": "bundles"}},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "containers": [
+                {
+                    "name": "http",
+                    "image": str(image),
+                    "command": ["python", "-c", BUNDLE_SERVER_SOURCE, "--bundle", IMAGE_BUNDLE, *args],
+                    "ports": [{"containerPort": 8080}],
+                    "readinessProbe": {
+                        "httpGet": {"path": "/" + archive.format(version), "port": 8080},
+                        "periodSeconds": 1,
+                    },
+                    "securityContext": RESTRICTED_CONTAINER,
+                    "resources": {
+                        "requests": {"cpu": "20m", "memory": "64Mi"},
+                        "limits": {"memory": "256Mi"},
+                    },
+                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                }
+            ],
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "bundles"},
+        "spec": {"selector": {"app": "bundles"}, "ports": [{"port": 8080}]},
+    }
+    return [pod, service]
+
+
+def serve_bundle(namespace: str, image: Image, *args: str) -> tuple[str, str, int]:
+    """Start `bundle_server` and wait until it serves: (the archive's URL, its sha256, its size)."""
+    apply(namespace, *bundle_server(image, *args))
+    wait_until(
+        lambda: condition(kubectl_json("get", "pod", "-n", namespace, "bundles"), "Ready") == "True",
+        120,
+        "the bundle server to serve the archive",
+    )
+    [line] = [x for x in kubectl("logs", "-n", namespace, "bundles").splitlines() if x.startswith("ARCHIVE")]
+    _, path, sha256, size = line.split()
+    return f"http://bundles.{namespace}.svc.cluster.local:8080{path}", sha256, int(size)
 
 
 def finished_pod(namespace: str, name: str, timeout: float) -> dict[str, Any]:
