@@ -488,18 +488,26 @@ def delete_and_watch(namespace: str, pod: str, timeout: float = 120) -> list[dic
         [tool("kubectl"), *args], env=tools_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     assert watch.stdout is not None
+    stream = watch.stdout
     decoder, states, text = json.JSONDecoder(), [], ""
-    try:
-        # The watch first prints the pod as it is: once that arrived, it sees everything after.
-        while not states:
-            line = watch.stdout.readline()
+
+    def next_event() -> dict[str, Any]:
+        """The next whole event of the stream (kubectl prints each object over many lines)."""
+        nonlocal text
+        while True:
+            line = stream.readline()
             assert line, f"kubectl get --watch ended: {watch.stderr.read() if watch.stderr else ''}"
             text += line
             try:
-                states.append(decoder.raw_decode(text.strip())[0]["object"])
-                text = ""
+                event, end = decoder.raw_decode(text.lstrip())
             except ValueError:
                 continue
+            text = text.lstrip()[end:]
+            return event  # type: ignore[no-any-return]
+
+    try:
+        # The watch first prints the pod as it is: once that arrived, it sees everything after.
+        states.append(next_event()["object"])
         kubectl(
             "delete",
             "pod",
@@ -510,17 +518,15 @@ def delete_and_watch(namespace: str, pod: str, timeout: float = 120) -> list[dic
             f"--timeout={int(timeout)}s",
             timeout=timeout + 10,
         )
+        # Read on to the DELETED event: stopping the watch at once could cut the last state mid-object.
+        while True:
+            event = next_event()
+            states.append(event["object"])
+            if event["type"] == "DELETED":
+                break
     finally:
         watch.terminate()
-        out, _ = watch.communicate(timeout=10)
-    text += out
-    i = 0
-    while i < len(text):
-        if text[i].isspace():
-            i += 1
-            continue
-        event, i = decoder.raw_decode(text, i)
-        states.append(event["object"])
+        watch.communicate(timeout=10)
     return states
 
 
