@@ -39,9 +39,12 @@ PAUSE_VERSION          := 1.0.0
 # Exact Debian (bookworm) versions: the cluster's runtime pieces, and the image builder. They are
 # installed by `make cluster` / `make images` and checked after install; a version Debian no longer
 # serves fails the install, naming the pin to bump.
-CLUSTER_APT_PACKAGES   := etcd-server=3.4.23-4+b4 containerd=1.6.20~ds1-1+deb12u3 runc=1.1.5+ds1-1+deb12u1 \
+RUNC_APT_PACKAGE       := runc=1.1.5+ds1-1+deb12u1
+CLUSTER_APT_PACKAGES   := etcd-server=3.4.23-4+b4 containerd=1.6.20~ds1-1+deb12u3 $(RUNC_APT_PACKAGE) \
                           containernetworking-plugins=1.1.1+ds1-3+b5 iptables=1.8.9-2 nftables=1.0.6-2+deb12u2
-IMAGE_APT_PACKAGES     := buildah=1.28.2+ds1-3+deb12u1+b3 debootstrap=1.0.128+nmu2+deb12u2
+# buildah only recommends an OCI runtime, and recommends are not installed: without runc every RUN step
+# of service/Dockerfile fails ("exec: no command") on a machine that never ran `make cluster`.
+IMAGE_APT_PACKAGES     := buildah=1.28.2+ds1-3+deb12u1+b3 debootstrap=1.0.128+nmu2+deb12u2 $(RUNC_APT_PACKAGE)
 # What the locally built Python base image holds (debootstrap --variant=minbase bookworm, plus these):
 # the interpreter service/Dockerfile builds on. Versions are bookworm's current ones at build time.
 PYTHON_BASE_SUITE      := bookworm

@@ -175,6 +175,27 @@ class Settings:
         "termination grace",
         values="server.shutdownGraceSeconds",
     )
+    keep_alive_seconds: float = _setting(
+        75.0,
+        "how long an idle kept-alive HTTP connection stays open (uvicorn's `timeout_keep_alive`, whose "
+        "own default is 5 s). Closing an idle connection races with a client that reuses it at that "
+        "moment: its request meets a closed socket. The side that closes should be the client's pool, "
+        "so the server waits longer than the idle timeouts in front of it and calling it: 75 s is "
+        "nginx's `keepalive_timeout` and above the 60 s idle timeout of AWS load balancers (which ask "
+        "backends for more than theirs). An idle connection costs a few KiB",
+        not_a_value="a property of the HTTP transport; `server.extraEnv` sets it, e.g. above a load "
+        "balancer's idle timeout that is longer than 75 s",
+    )
+    drain_idle_seconds: float = _setting(
+        2.0,
+        "after SIGTERM, how long a kept-alive connection must have been idle before the server closes "
+        "it (http/drain.py). Every answer after SIGTERM says `Connection: close`, so a client in the "
+        "middle of a run of requests moves to a new connection by itself; only one idle this long, "
+        "after the preStop sleep took the pod out of the endpoints, is closed under the client, and such "
+        "a client is not sending. Bounded by `SHUTDOWN_GRACE_SECONDS`",
+        not_a_value="part of the shutdown sequence, which the chart sets with `preStopSleepSeconds` and "
+        "`server.shutdownGraceSeconds`; `server.extraEnv` sets it",
+    )
     batching: bool = _setting(
         True,
         "micro-batching (runtime/batching.py): rows of concurrent requests share model calls. On, "
@@ -326,12 +347,14 @@ class Settings:
             "grpc_max_message_bytes",
             "gil_switch_interval_ms",
             "max_queue_wait_ms",
+            "keep_alive_seconds",
         )
         for name in positive:
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise SettingsError(f"{name.upper()} must be greater than 0, got {getattr(self, name)}")
         never_negative = (
             "shutdown_grace_seconds",
+            "drain_idle_seconds",
             "batch_max_wait_ms",
             "log_flush_interval_ms",
             "inline_predict_max_ms",

@@ -9,7 +9,9 @@ chart scenarios pin), then serves
 - `/broken/<name>-<version>.tar.gz`: the same headers (its full Content-Length), half of the bytes, then
   the connection closes: a download broken midway, as a proxy or a store restart leaves it;
 - anything else: 404.
-It prints `ARCHIVE <path> <sha256> <bytes>` once the archive is written.
+It prints `ARCHIVE <path> <sha256> <bytes>` once the archive is written. `--version 2.0.0` serves the
+same model as another version of it (its metadata says 2.0.0): a second release of the model, for
+rollouts from one version to the next.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import hashlib
 import http.server
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,8 +31,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--dir", type=Path, default=Path("/tmp"))
+    p.add_argument("--version", default="", help="serve the bundle as this version of its model")
     args = p.parse_args(argv)
     meta = json.loads((args.bundle / "metadata.json").read_text())
+    if args.version:
+        copy = args.dir / f"bundle-{args.version}"
+        shutil.copytree(args.bundle, copy)
+        meta["version"] = args.version
+        (copy / "metadata.json").write_text(json.dumps(meta, indent=2))
+        args.bundle = copy
     name = f"{meta['name']}-{meta['version']}.tar.gz"
     path = args.dir / name
     subprocess.run(["model-server", "archive", str(args.bundle), str(path)], check=True)

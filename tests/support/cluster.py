@@ -26,6 +26,10 @@ from .tools import tool, tools_env
 
 # The traffic client a pod runs (python -c): stdlib only, so any image with Python runs it.
 CLIENT_SOURCE = (Path(__file__).parent / "podclient.py").read_text()
+# The HTTP server of bundle archives a pod runs for the `url` source (python -c).
+BUNDLE_SERVER_SOURCE = (Path(__file__).parent / "bundleserver.py").read_text()
+# The demo bundle the server image carries.
+IMAGE_BUNDLE = "/opt/model-server/bundles/iris-classifier"
 # The labels every namespace of the suite carries: `restricted` enforced unless a test says otherwise,
 # and a marker to find leftovers of an interrupted run.
 MANAGED_BY = "model-server-e2e"
@@ -266,6 +270,60 @@ def python_pod(
     }
 
 
+def bundle_server(image: Image, *args: str) -> list[dict[str, Any]]:
+    """The pod and Service `bundles` serving the image's demo bundle as an archive on port 8080
+    (tests/support/bundleserver.py; ``args``, e.g. `--version 2.0.0`, go to it)."""
+    archive = "iris-classifier-{}.tar.gz"
+    version = args[args.index("--version") + 1] if "--version" in args else "1.0.0"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "bundles", "labels": {"app": "bundles"}},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "containers": [
+                {
+                    "name": "http",
+                    "image": str(image),
+                    "command": ["python", "-c", BUNDLE_SERVER_SOURCE, "--bundle", IMAGE_BUNDLE, *args],
+                    "ports": [{"containerPort": 8080}],
+                    "readinessProbe": {
+                        "httpGet": {"path": "/" + archive.format(version), "port": 8080},
+                        "periodSeconds": 1,
+                    },
+                    "securityContext": RESTRICTED_CONTAINER,
+                    "resources": {
+                        "requests": {"cpu": "20m", "memory": "64Mi"},
+                        "limits": {"memory": "256Mi"},
+                    },
+                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                }
+            ],
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "bundles"},
+        "spec": {"selector": {"app": "bundles"}, "ports": [{"port": 8080}]},
+    }
+    return [pod, service]
+
+
+def serve_bundle(namespace: str, image: Image, *args: str) -> tuple[str, str, int]:
+    """Start `bundle_server` and wait until it serves: (the archive's URL, its sha256, its size)."""
+    apply(namespace, *bundle_server(image, *args))
+    wait_until(
+        lambda: condition(kubectl_json("get", "pod", "-n", namespace, "bundles"), "Ready") == "True",
+        120,
+        "the bundle server to serve the archive",
+    )
+    [line] = [x for x in kubectl("logs", "-n", namespace, "bundles").splitlines() if x.startswith("ARCHIVE")]
+    _, path, sha256, size = line.split()
+    return f"http://bundles.{namespace}.svc.cluster.local:8080{path}", sha256, int(size)
+
+
 def finished_pod(namespace: str, name: str, timeout: float) -> dict[str, Any]:
     """Wait for a pod with restartPolicy Never to finish; return it (phase Succeeded or Failed)."""
 
@@ -430,18 +488,26 @@ def delete_and_watch(namespace: str, pod: str, timeout: float = 120) -> list[dic
         [tool("kubectl"), *args], env=tools_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     assert watch.stdout is not None
+    stream = watch.stdout
     decoder, states, text = json.JSONDecoder(), [], ""
-    try:
-        # The watch first prints the pod as it is: once that arrived, it sees everything after.
-        while not states:
-            line = watch.stdout.readline()
+
+    def next_event() -> dict[str, Any]:
+        """The next whole event of the stream (kubectl prints each object over many lines)."""
+        nonlocal text
+        while True:
+            line = stream.readline()
             assert line, f"kubectl get --watch ended: {watch.stderr.read() if watch.stderr else ''}"
             text += line
             try:
-                states.append(decoder.raw_decode(text.strip())[0]["object"])
-                text = ""
+                event, end = decoder.raw_decode(text.lstrip())
             except ValueError:
                 continue
+            text = text.lstrip()[end:]
+            return event  # type: ignore[no-any-return]
+
+    try:
+        # The watch first prints the pod as it is: once that arrived, it sees everything after.
+        states.append(next_event()["object"])
         kubectl(
             "delete",
             "pod",
@@ -452,17 +518,15 @@ def delete_and_watch(namespace: str, pod: str, timeout: float = 120) -> list[dic
             f"--timeout={int(timeout)}s",
             timeout=timeout + 10,
         )
+        # Read on to the DELETED event: stopping the watch at once could cut the last state mid-object.
+        while True:
+            event = next_event()
+            states.append(event["object"])
+            if event["type"] == "DELETED":
+                break
     finally:
         watch.terminate()
-        out, _ = watch.communicate(timeout=10)
-    text += out
-    i = 0
-    while i < len(text):
-        if text[i].isspace():
-            i += 1
-            continue
-        event, i = decoder.raw_decode(text, i)
-        states.append(event["object"])
+        watch.communicate(timeout=10)
     return states
 
 

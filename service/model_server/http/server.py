@@ -1,9 +1,11 @@
 """Run the app under uvicorn (one worker per process: scale with pods) with a graceful SIGTERM.
 
 SIGTERM: readiness turns 503 at once; the listener stays open and accepted requests finish (new
-ones are still served, for the moments before the endpoint is removed); once no prediction is in
-flight uvicorn stops, then the model is released and the process exits 0, all within
-SHUTDOWN_GRACE_SECONDS. A second SIGINT forces exit.
+ones are still served, for the moments before the endpoint is removed), each answer saying
+`Connection: close` (drain.py: a kept-alive client moves to a new connection instead of having an idle
+one closed under its next request); once no prediction is in flight and every connection left has been
+idle for DRAIN_IDLE_SECONDS, uvicorn stops, then the model is released and the process exits 0, all
+within SHUTDOWN_GRACE_SECONDS. A second SIGINT forces exit.
 
 Companions are other listeners in the same process and event loop (the gRPC server): started before
 the HTTP listener, stopped after the drain and before the model is released. Their prediction calls
@@ -27,6 +29,7 @@ from fastapi import FastAPI
 from ..runtime.lifecycle import ModelRuntime
 from ..settings import Settings
 from .app import create_app
+from .drain import Drain, draining_protocol
 from .middleware import InFlight
 from .shedding import Shedder, shedding_protocol
 
@@ -49,12 +52,14 @@ class _Server(uvicorn.Server):
         runtime: ModelRuntime,
         in_flight: InFlight,
         grace: float,
+        drain: Drain,
         companions: Sequence[Companion] = (),
     ) -> None:
         super().__init__(config)
         self.runtime = runtime
         self.in_flight = in_flight
         self.grace = grace
+        self.drain = drain
         self.companions = companions
         self.draining = False
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -99,11 +104,20 @@ class _Server(uvicorn.Server):
     async def _drain(self) -> None:
         start = time.monotonic()
         deadline = start + max(0.0, self.grace - _CLOSE_MARGIN_SECONDS)
-        while self.in_flight.count > 0 and time.monotonic() < deadline:
+        loop = asyncio.get_running_loop()
+        connections = self.server_state.connections
+        self.drain.begin(connections)
+        while time.monotonic() < deadline and (
+            self.in_flight.count > 0 or not self.drain.settled(connections, loop.time())
+        ):
             await asyncio.sleep(0.02)
         if self.in_flight.count:
             log.warning(
                 "grace period over with requests in flight", extra={"in_flight": self.in_flight.count}
+            )
+        elif not self.drain.settled(connections, loop.time()):
+            log.warning(
+                "grace period over with connections still in use", extra={"connections": len(connections)}
             )
         remaining = self.grace - (time.monotonic() - start)
         self.config.timeout_graceful_shutdown = max(1, int(remaining - 0.5))
@@ -117,10 +131,12 @@ def serve(settings: Settings, companions: Callable[[FastAPI], Sequence[Companion
     app = create_app(settings)
     state = app.state
     shedder = Shedder(settings, state.metrics, state.in_flight, state.runtime, state.tokens)
+    drain = Drain(settings.drain_idle_seconds)
     config = uvicorn.Config(
         app,
-        # Overload is refused as soon as a request's headers are read, before the app (shedding.py).
-        http=shedding_protocol(shedder),
+        # Overload is refused as soon as a request's headers are read, before the app (shedding.py);
+        # after SIGTERM every answer closes its connection (drain.py).
+        http=draining_protocol(shedding_protocol(shedder), drain),
         host=settings.host,
         port=settings.port,
         workers=1,
@@ -130,12 +146,14 @@ def serve(settings: Settings, companions: Callable[[FastAPI], Sequence[Companion
         server_header=False,
         proxy_headers=False,
         timeout_graceful_shutdown=int(max(1, settings.shutdown_grace_seconds)),
+        timeout_keep_alive=settings.keep_alive_seconds,  # type: ignore[arg-type]  # a float works
     )
     server = _Server(
         config,
         app.state.runtime,
         app.state.in_flight,
         settings.shutdown_grace_seconds,
+        drain,
         companions(app) if companions is not None else (),
     )
     server.run()

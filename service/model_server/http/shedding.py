@@ -180,12 +180,20 @@ def shedding_protocol(shedder: Shedder) -> type[HttpToolsProtocol]:
     class SheddingProtocol(HttpToolsProtocol):
         _shed = False  # the current request was refused: skip its body
 
+        def keep_alive_allowed(self) -> bool:
+            """Whether an answer may keep the connection open (not while draining: drain.py)."""
+            return True
+
         def on_headers_complete(self) -> None:
             previous = self.cycle
             # Only with no answer still being written on this connection: a refusal must not overtake
             # the answer to a pipelined request before it.
             if previous is None or previous.response_complete:
-                keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
+                keep_alive = (
+                    self.parser.get_http_version() != "1.0"
+                    and self.parser.should_keep_alive()
+                    and self.keep_alive_allowed()
+                )
                 server_headers = b"".join(
                     b"%s: %s\r\n" % (name, value) for name, value in self.server_state.default_headers
                 )

@@ -3,6 +3,7 @@ with requests in flight, against real `model-server serve` processes where it ma
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -171,6 +172,64 @@ def test_sigterm_with_requests_in_flight(slow_bundle: Path) -> None:
         assert time.monotonic() - start < 15
     messages = [line["msg"] for line in srv.log_lines()]
     assert "shutdown requested: not ready any more, finishing in-flight requests" in messages
+
+
+def test_sigterm_under_kept_alive_load_loses_no_request(iris_bundle: Path) -> None:
+    """Clients keeping their connection alive send without pause while SIGTERM arrives. None may lose a
+    request: the server keeps serving, every answer after the signal says `Connection: close` (and
+    none before it), the client's next request on a new connection is served too, and once the clients
+    have moved away (here: stopped after three such answers) the process exits 0."""
+    clients, closes_wanted = 4, 3
+    env = {"SHUTDOWN_GRACE_SECONDS": "15", "DRAIN_IDLE_SECONDS": "1"}
+    body = json.dumps(
+        {"sepal_length": 6.7, "sepal_width": 3.0, "petal_length": 5.2, "petal_width": 2.3}
+    ).encode()
+    headers = {"Content-Type": "application/json"}
+    signalled = threading.Event()
+    # Per client, one (answered before the signal, status, said close) per answer, and any transport error.
+    answers: list[list[tuple[bool, int, bool]]] = [[] for _ in range(clients)]
+    errors: list[str] = []
+
+    def client(mine: list[tuple[bool, int, bool]]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        closes = 0
+        while closes < closes_wanted:
+            try:
+                # http.client reuses the connection, and opens a new one after an answer that closed it.
+                conn.request("POST", "/predict", body, headers)
+                resp = conn.getresponse()
+                resp.read()
+            except (OSError, http.client.HTTPException) as e:
+                errors.append(f"{type(e).__name__}: {e}")
+                return
+            before = not signalled.is_set()  # answered before the signal was sent
+            close = (resp.getheader("connection") or "").lower() == "close"
+            closes += close
+            mine.append((before, resp.status, close))
+        conn.close()
+
+    with start_server(iris_bundle, env=env) as srv:
+        threads = [threading.Thread(target=client, args=(mine,)) for mine in answers]
+        for t in threads:
+            t.start()
+        wait_until(lambda: all(len(mine) >= 50 for mine in answers) or bool(errors))
+        signalled.set()
+        os.kill(srv.pid, signal.SIGTERM)
+        for t in threads:
+            t.join(30)
+        code = srv.proc.wait(15)
+    assert errors == [], errors
+    assert code == 0, srv.log()
+    for mine in answers:
+        assert {status for _, status, _ in mine} == {200}, mine
+        # Kept alive until the signal, then closed after every answer: once closing, always closing.
+        said_close = [close for _, _, close in mine]
+        first = said_close.index(True)
+        assert said_close == [False] * first + [True] * closes_wanted, said_close
+        assert not any(close for before, _, close in mine if before), mine
+        assert first >= 50
+    messages = [line["msg"] for line in srv.log_lines()]
+    assert "grace period over with connections still in use" not in messages
 
 
 def test_request_log_lines(iris_bundle: Path) -> None:
