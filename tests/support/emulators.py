@@ -30,22 +30,14 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
-from .paths import ROOT
 from .serverproc import free_port
-
-BIN = ROOT / ".tools" / "bin"
+from .tools import tool
 
 S3_ADMIN = ("admin-key-id", "admin-secret-key-0123456789")
 S3_READER = ("reader-key-id", "reader-secret-key-0123456789")
 AZURITE_ACCOUNT = "devstoreaccount1"
 # Azurite's published development key (Microsoft's docs), not a secret.
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-def tool(name: str) -> Path:
-    path = BIN / name
-    assert path.exists(), f"{path} is missing: run `make tools`"
-    return path
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
@@ -99,7 +91,7 @@ def start_seaweedfs(workdir: Path) -> Emulator:
     ports = {name: free_port() for name in ("master", "volume", "filer", "s3")}
     grpc = {name: free_port() for name in ports}
     args = [
-        str(tool("weed")),
+        tool("weed"),
         "server",
         f"-dir={workdir}",
         "-ip=127.0.0.1",
@@ -159,7 +151,7 @@ def s3_create_bucket(emu: Emulator, bucket: str) -> None:
     """Through SeaweedFS's own shell (S3's CreateBucket would need a SigV4 signer here)."""
     master = emu.master  # type: ignore[attr-defined]
     proc = subprocess.run(
-        [str(tool("weed")), "shell", f"-master={master}"],
+        [tool("weed"), "shell", f"-master={master}"],
         input=f"s3.bucket.create -name {bucket}\nexit\n",
         capture_output=True,
         text=True,
@@ -178,7 +170,7 @@ def start_azurite(workdir: Path) -> Emulator:
     port = free_port()
     log = workdir / "azurite.log"
     args = [
-        str(tool("azurite-blob")),
+        tool("azurite-blob"),
         "--blobHost",
         "127.0.0.1",
         "--blobPort",
@@ -269,7 +261,7 @@ def start_fake_gcs(workdir: Path) -> Emulator:
     port = free_port()
     log = workdir / "fake-gcs.log"
     args = [
-        str(tool("fake-gcs-server")),
+        tool("fake-gcs-server"),
         "-scheme",
         "http",
         "-host",
