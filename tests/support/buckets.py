@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import obstore
 
 from . import emulators
+from .paths import ROOT
 
-MODEL_SERVER = emulators.ROOT / ".venv" / "bin" / "model-server"
+MODEL_SERVER = ROOT / ".venv" / "bin" / "model-server"
 _CLOUD_PREFIXES = ("AWS_", "GOOGLE_", "AZURE_", "AZURITE_", "STORAGE_", "FETCH_", "MAX_ARCHIVE")
 
 

@@ -12,10 +12,11 @@ import yaml
 from support import emulators
 from support.buckets import target
 from support.hostile import sha256
+from support.paths import ROOT
 
 pytestmark = pytest.mark.slow
 
-WORKFLOW = emulators.ROOT / ".github" / "workflows" / "model-release.yml"
+WORKFLOW = ROOT / ".github" / "workflows" / "model-release.yml"
 
 
 def _step() -> dict[str, object]:
@@ -29,10 +30,10 @@ def test_the_release_step_publishes_the_release_archive_to_the_bucket(
     step = _step()
     assert step["if"] == "vars.MODEL_BUCKET != ''"
     # The workflow runs in a checkout with .venv and build/release/ (the build step's output).
-    (tmp_path / ".venv").symlink_to(emulators.ROOT / ".venv")
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
     archive = tmp_path / "build" / "release" / "iris-classifier-1.0.0.tar.gz"
     made = subprocess.run(
-        [str(emulators.ROOT / ".venv" / "bin" / "model-server"), "archive", str(iris_bundle), str(archive)],
+        [str(ROOT / ".venv" / "bin" / "model-server"), "archive", str(iris_bundle), str(archive)],
         capture_output=True,
         text=True,
     )
