@@ -1,22 +1,18 @@
 """ci/url-hpa-pdb-netpol-values.yaml on a real cluster: the `url` model source with the archive served
 in the cluster, autoscaling from two replicas, a disruption budget and a NetworkPolicy.
 
-The archive comes from an HTTP server pod in the test's namespace, made from the same image by
-`model-server archive` (byte-reproducible, so the scenario's pinned sha256 holds; tests/chart checks the
-pin without a cluster). Each replica's init container downloads it, checks the sha256 and unpacks it
-into the pod's emptyDir, from which the server loads.
+The archive comes from an HTTP server pod in the test's namespace (support.cluster.serve_bundle), made
+from the same image by `model-server archive` (byte-reproducible, so the scenario's pinned sha256
+holds; tests/chart checks the pin without a cluster). Each replica's init container downloads it,
+checks the sha256 and unpacks it into the pod's emptyDir, from which the server loads.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import yaml
 from support.cluster import (
     CHART,
-    RESTRICTED_CONTAINER,
     Image,
-    apply,
     condition,
     helm_install,
     helm_test,
@@ -24,6 +20,7 @@ from support.cluster import (
     pods,
     release_selector,
     restarts,
+    serve_bundle,
     service,
     service_url,
     start_client,
@@ -32,55 +29,15 @@ from support.cluster import (
 )
 
 SCENARIO = CHART / "ci" / "url-hpa-pdb-netpol-values.yaml"
-ARCHIVE = "iris-classifier-1.0.0.tar.gz"
 RELEASE = "iris"
-
-
-def bundle_server(image: Image) -> list[dict[str, Any]]:
-    serve = (
-        f"model-server archive /opt/model-server/bundles/iris-classifier /tmp/{ARCHIVE}"
-        " && exec python -m http.server --directory /tmp 8080"
-    )
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "bundles", "labels": {"app": "bundles"}},
-        "spec": {
-            "automountServiceAccountToken": False,
-            "containers": [
-                {
-                    "name": "http",
-                    "image": str(image),
-                    "command": ["sh", "-c", serve],
-                    "ports": [{"containerPort": 8080}],
-                    "readinessProbe": {"httpGet": {"path": f"/{ARCHIVE}", "port": 8080}, "periodSeconds": 1},
-                    "securityContext": RESTRICTED_CONTAINER,
-                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-                }
-            ],
-            "volumes": [{"name": "tmp", "emptyDir": {}}],
-        },
-    }
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "bundles"},
-        "spec": {"selector": {"app": "bundles"}, "ports": [{"port": 8080}]},
-    }
-    return [pod, service]
 
 
 def test_url_scenario_fetches_the_archive_in_the_cluster_and_serves_from_two_replicas(
     namespace: str, server_image: Image
 ) -> None:
-    apply(namespace, *bundle_server(server_image))
-    wait_until(
-        lambda: condition(kubectl_json("get", "pod", "-n", namespace, "bundles"), "Ready") == "True",
-        120,
-        "the bundle server to serve the archive",
-    )
+    url, _, _ = serve_bundle(namespace, server_image)
     values = yaml.safe_load(SCENARIO.read_text())
-    values["model"]["source"]["url"]["uri"] = f"http://bundles.{namespace}.svc.cluster.local:8080/{ARCHIVE}"
+    values["model"]["source"]["url"]["uri"] = url
     helm_install(RELEASE, namespace, {**values, **server_image.values()})
     # With autoscaling the chart leaves `replicas` to the HPA (so an upgrade never resets its count): the
     # Deployment starts with one pod and the HPA raises it to minReplicas at its next sync.
