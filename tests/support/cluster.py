@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -413,31 +414,92 @@ def stop_client(namespace: str, name: str, timeout: float = 120) -> dict[str, An
 
 
 # --- In-cluster HTTP APIs from the test process -------------------------------------------------------
-@contextmanager
-def port_forward(namespace: str, target: str, port: int) -> Iterator[str]:
-    """`kubectl port-forward` of ``target`` (pod/NAME, service/NAME) to a free port on 127.0.0.1;
-    yields the base URL http://127.0.0.1:PORT.
+class _Forward:
+    """One `kubectl port-forward`, restarted on the same local port whenever it ends.
 
-    kubectl ends the forward at the first connection the pod refuses: forward only to a port that
-    already listens (e.g. after the kubelet's probes reached it)."""
-    proc = subprocess.Popen(
-        [tool("kubectl"), "port-forward", "-n", namespace, target, f":{port}", "--address", "127.0.0.1"],
-        env=tools_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    kubectl ends a forward for good at the first stream error (a connection the pod refused, or the
+    kubelet's stream to the API server breaking, which happened under load here); a test that polls
+    for minutes would then see "connection refused" for the rest of its wait. So a thread watches the
+    process, keeps its output pipes drained (kubectl prints a line per connection), and starts it again,
+    printing why it ended so the test's output shows every restart."""
+
+    def __init__(self, namespace: str, target: str, port: int) -> None:
+        self.namespace, self.target, self.port = namespace, target, port
+        self.local = 0
+        self.stopping = threading.Event()
+        self.proc = self._start()
+        self.watcher = threading.Thread(target=self._watch, daemon=True)
+        self.watcher.start()
+
+    def _start(self) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [
+                tool("kubectl"),
+                "port-forward",
+                "-n",
+                self.namespace,
+                self.target,
+                f"{self.local or ''}:{self.port}",
+                "--address",
+                "127.0.0.1",
+            ],
+            env=tools_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         assert proc.stdout is not None
         line = proc.stdout.readline()
         m = re.search(r"127\.0\.0\.1:(\d+) ->", line)
         if not m:
             proc.kill()
-            raise AssertionError(f"kubectl port-forward {target}: {line}{proc.communicate()[1]}")
-        yield f"http://127.0.0.1:{m[1]}"
+            raise AssertionError(f"kubectl port-forward {self.target}: {line}{proc.communicate()[0]}")
+        self.local = int(m[1])
+        return proc
+
+    def _watch(self) -> None:
+        while not self.stopping.is_set():
+            assert self.proc.stdout is not None
+            said = [line for line in self.proc.stdout if not line.startswith("Handling connection")]
+            self.proc.wait()
+            if self.stopping.is_set():
+                return
+            print(
+                f"kubectl port-forward {self.target} ended ({self.proc.returncode}): {''.join(said)[-500:]}"
+            )
+            while not self.stopping.is_set():
+                try:
+                    self.proc = self._start()
+                    break
+                except AssertionError as e:  # the pod gone or not ready yet: the test's wait decides
+                    print(e)
+                    self.stopping.wait(2)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.local}"
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@contextmanager
+def port_forward(namespace: str, target: str, port: int) -> Iterator[str]:
+    """`kubectl port-forward` of ``target`` (pod/NAME, service/NAME) to a free port on 127.0.0.1,
+    restarted if it ends; yields the base URL http://127.0.0.1:PORT.
+
+    Forward only to a port that already listens (e.g. after the kubelet's probes reached it): kubectl
+    ends the forward at the first connection the pod refuses."""
+    forward = _Forward(namespace, target, port)
+    try:
+        yield forward.url
     finally:
-        proc.terminate()
-        proc.wait(10)
+        forward.stop()
 
 
 def http(
