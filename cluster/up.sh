@@ -172,9 +172,14 @@ cluster_images() {
 }
 
 kubelet_() {
+  # --containerd: the kubelet's cAdvisor looks for containerd at its default socket only; without it
+  # the container series (container_cpu_usage_seconds_total{container=...}) carry no container, pod or
+  # image labels and the dashboards' capacity rows are empty. The flag is deprecated but still the only
+  # way to point cAdvisor elsewhere.
   start_daemon kubelet "$BIN/kubelet" --config "$STATE_DIR/kubelet/config.yaml" \
     --kubeconfig "$STATE_DIR/pki/kubelet.kubeconfig" --root-dir "$STATE_DIR/kubelet/root" \
-    --hostname-override "$NODE_NAME" --node-ip "$NODE_IP"
+    --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" \
+    --containerd "$STATE_DIR/containerd/containerd.sock"
   wait_for 120 "node $NODE_NAME to be Ready" node_ready
 }
 

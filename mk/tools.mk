@@ -32,6 +32,15 @@ APT_COMMANDS          := promtool prometheus wrk chromium chromedriver
 KUBERNETES_VERSION     := v1.34.4
 COREDNS_VERSION        := v1.14.7
 METRICS_SERVER_VERSION := v0.8.0
+# The monitoring stack the e2e suite installs (cluster/addons/monitoring/). The Operator's CRDs come from
+# the same module version (its example/prometheus-operator-crd/); v0.85.0 is the one the proxy serves
+# here. Prometheus's Go module numbers 3.16.0 as v0.316.0; Debian's 2.42 is below the Operator's
+# minimum (2.45).
+PROMETHEUS_OPERATOR_VERSION   := v0.85.0
+PROMETHEUS_VERSION            := v3.16.0
+PROMETHEUS_MODULE_VERSION     := v0.316.0
+KUBE_STATE_METRICS_VERSION    := v2.16.0
+PROMETHEUS_ADAPTER_VERSION    := v0.12.0
 CRI_TOOLS_VERSION      := v1.34.0
 # The pod sandbox ("pause") image is our own static Go program (cluster/images/pause); its tag is the
 # version of that program, bumped when cluster/images/pause changes.

@@ -3,6 +3,8 @@
 # on this machine, the base of the server image included).
 #
 #   cluster/images/build.sh static NAME TAG BINARY...   FROM scratch + static binaries -> localhost/NAME:TAG
+#                                                        (in /usr/local/bin, or BIN_DIR: the Prometheus
+#                                                        Operator runs /bin/prometheus-config-reloader)
 #   cluster/images/build.sh python-base                  debootstrap'd Python -> $PYTHON_BASE_IMAGE
 #   cluster/images/build.sh server OUT_FILE              service/Dockerfile itself -> writes the image ref
 #   cluster/images/build.sh archive IMAGE OUT.tar        docker-archive of a built image, for loading
@@ -29,18 +31,18 @@ built_inputs() {
 static() {
   local name=$1 tag=$2
   shift 2
-  local image=localhost/$name:$tag inputs ctr
-  inputs=$(cat "$@" | sha256sum | cut -c1-32)
+  local image=localhost/$name:$tag inputs ctr dir=${BIN_DIR:-/usr/local/bin}
+  inputs=$({ echo "$dir"; cat "$@"; } | sha256sum | cut -c1-32)
   if [[ $(built_inputs "$image") == "$inputs" ]]; then
     echo "$image is up to date"
     return
   fi
   ctr=$(buildah from scratch)
   for bin in "$@"; do
-    buildah copy --chmod 0755 "$ctr" "$bin" "/usr/local/bin/$(basename "$bin")" >/dev/null
+    buildah copy --chmod 0755 "$ctr" "$bin" "$dir/$(basename "$bin")" >/dev/null
   done
   # 65532: the conventional "nonroot" UID of distroless images; the pods' securityContext sets it too.
-  buildah config --entrypoint "[\"/usr/local/bin/$(basename "$1")\"]" --cmd '' --user 65532:65532 \
+  buildah config --entrypoint "[\"$dir/$(basename "$1")\"]" --cmd '' --user 65532:65532 \
     --workingdir / --label "$INPUTS_LABEL=$inputs" "$ctr"
   buildah commit --quiet --rm "$ctr" "$image" >/dev/null
   echo "built $image"
