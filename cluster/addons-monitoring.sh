@@ -38,6 +38,7 @@ import sys, yaml
 v = yaml.safe_load(open(sys.argv[1]))
 text = yaml.safe_dump({"rules": v["rules"]["custom"]}, sort_keys=False, width=1000)
 print("\n".join("    " + line for line in text.splitlines()))' "$values/prometheus-adapter.yaml")
+  ADAPTER_CONFIG_SHA=$(sha256sum <<<"$ADAPTER_CONFIG" | cut -c1-16)
   ADAPTER_PROMETHEUS_URL=$("$PY" -c '
 import sys, yaml
 v = yaml.safe_load(open(sys.argv[1]))["prometheus"]

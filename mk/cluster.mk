@@ -173,7 +173,8 @@ cluster-down: ## stop the local cluster and undo its changes to the machine (fro
 # Against KUBECONFIG when set, else the local cluster's. Tests run in parallel (each in its own
 # namespace); E2E_WORKERS=1 runs them one by one.
 E2E_KUBECONFIG := $(or $(KUBECONFIG),$(wildcard $(CLUSTER_STATE)/kubeconfig))
-E2E_WORKERS ?= 3
+# Four: most of the suite's time is waiting (rollouts, rate windows, the kubelet's syncs), not CPU.
+E2E_WORKERS ?= 4
 E2E_ARGS ?=
 # Other fragments add the images their tests run (E2E_IMAGES, with `e2e-load: <their image target>`) and
 # the environment that names them to the tests (E2E_ENV).

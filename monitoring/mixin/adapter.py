@@ -25,8 +25,12 @@ def adapter_rule() -> dict[str, Any]:
         "name": {"matches": f"^{SOURCE_SERIES}$", "as": CUSTOM_METRIC},
         # The route filter sits in metricsQuery: the adapter's <<.LabelMatchers>> only carries the
         # namespace and pod matchers of the HPA's request, not the seriesQuery's filters.
+        # A pod that has answered no prediction yet has no series on those routes; the `or` gives it 0
+        # (from the series its probes and scrapes make) rather than nothing, which the HPA would report
+        # as FailedGetPodsMetric and not scale on until the first prediction.
         "metricsQuery": (
             f"sum by (<<.GroupBy>>) (rate(<<.Series>>{{<<.LabelMatchers>>,{PREDICTION}}}[{RATE_WINDOW}]))"
+            f" or sum by (<<.GroupBy>>) (0 * rate(<<.Series>>{{<<.LabelMatchers>>}}[{RATE_WINDOW}]))"
         ),
     }
 

@@ -13,12 +13,20 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from support.cluster import MANAGED_BY, Image, describe, kubectl, kubectl_json, tool, wait_until
-
-# Namespaces this worker created: waited for at the end of its session, so a run leaves none behind.
-_created: list[str] = []
+from support.cluster import (
+    CREATED_NAMESPACES,
+    Image,
+    create_namespace,
+    delete_namespace,
+    kubectl,
+    kubectl_json,
+    tool,
+    wait_until,
+)
+from xdist.scheduler import LoadScopeScheduling
 
 
 @pytest.hookimpl(wrapper=True)
@@ -62,34 +70,39 @@ def pod_security() -> str:
 
 @pytest.fixture
 def namespace(request: pytest.FixtureRequest, cluster: str, pod_security: str) -> Iterator[str]:
-    name = _namespace_name(request.node.nodeid)
-    kubectl("create", "namespace", name)
-    _created.append(name)
-    kubectl(
-        "label",
-        "namespace",
-        name,
-        f"pod-security.kubernetes.io/enforce={pod_security}",
-        "pod-security.kubernetes.io/enforce-version=latest",
-        f"app.kubernetes.io/managed-by={MANAGED_BY}",
-    )
+    name = create_namespace(_namespace_name(request.node.nodeid), pod_security)
     yield name
     report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
-        print(f"\n=== namespace {name} after the failure ===\n{describe(name)}")
-    kubectl("delete", "namespace", name, "--wait=false")
+    delete_namespace(name, report is not None and report.failed)
+
+
+# Tests run one by one on whichever worker is free, except those of a module that sets up one scenario
+# for all its tests (a module-scoped fixture): those run together on one worker, so the scenario is
+# built once. (pytest-xdist's --dist loadgroup would do this with a marker, but does not schedule with
+# this pytest.)
+SHARED_SCENARIO_MODULES = ("tests/e2e/test_monitoring.py",)
+
+
+class _SharedScenarioScheduling(LoadScopeScheduling):  # type: ignore[misc]
+    def _split_scope(self, nodeid: str) -> str:
+        module = nodeid.split("::", 1)[0]
+        return module if module.endswith(SHARED_SCENARIO_MODULES) else nodeid
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeScheduling:
+    return _SharedScenarioScheduling(config, log)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _namespaces_removed() -> Iterator[None]:
     yield
-    if _created:
+    if CREATED_NAMESPACES:
         wait_until(
             lambda: (
-                not set(_created)
+                not set(CREATED_NAMESPACES)
                 & {n["metadata"]["name"] for n in kubectl_json("get", "namespaces")["items"]}
             ),
             180,
-            f"the suite's namespaces to be deleted: {_created}",
+            f"the suite's namespaces to be deleted: {CREATED_NAMESPACES}",
             interval=2,
         )

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from support.cluster import (
     Image,
     condition,
     helm_install,
     kubectl_json,
     pods,
+    quantity,
     release_selector,
     service,
     service_url,
@@ -129,3 +131,106 @@ def test_cpu_load_scales_from_one_to_two_replicas_and_back(namespace: str, serve
     print(f"after the load: {down['status']}")
     [pod] = live_pods(namespace)
     assert condition(pod, "Ready") == "True"
+
+
+# The adapter's 2-minute rate makes each way take a minute or two, plus the first scrape of the pod.
+@pytest.mark.timeout(480)
+def test_requests_per_second_scale_out_to_what_the_target_implies_and_back(
+    namespace: str, server_image: Image
+) -> None:
+    """The chart's requests-per-second metric, served by the real prometheus-adapter from the cluster
+    Prometheus (`make e2e` installs both): a steady 30 requests per second against a target of 10 per
+    pod takes the Deployment from one replica to three (not to its maximum of four), and back to one
+    when the load stops. The adapter's rule rates over 2 minutes, so each way takes a minute or two."""
+    rps, per_pod, implied = 30, 10, 3
+    values = {
+        **server_image.values(),
+        "resources": {"requests": {"cpu": "50m"}},
+        "probes": {"startup": {"periodSeconds": 1}, "readiness": {"periodSeconds": 1}},
+        "monitoring": {
+            "serviceMonitor": {"enabled": True, "interval": "5s", "scrapeTimeout": "4s"},
+            "releaseLabel": "kube-prometheus-stack",
+        },
+        "autoscaling": {
+            "enabled": True,
+            "minReplicas": 1,
+            "maxReplicas": implied + 1,
+            "targetCPUUtilizationPercentage": None,
+            "requestsPerSecond": {"enabled": True, "averageValue": str(per_pod)},
+            "behavior": {
+                "scaleUp": {**STEP, "policies": [{"type": "Pods", "value": 2, "periodSeconds": 15}]},
+                "scaleDown": {**STEP, "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}]},
+            },
+        },
+    }
+    helm_install(RELEASE, namespace, values)
+    name = service(RELEASE, namespace)["metadata"]["name"]
+
+    def measuring() -> dict[str, Any] | None:
+        h = hpa(namespace, name)
+        return h if condition(h, "ScalingActive") == "True" and per_pod_rate(h) is not None else None
+
+    # The ServiceMonitor reaches Prometheus, then the adapter's next relist: a minute or two.
+    idle = wait_until(
+        measuring, 240, "the HPA to get model_server_requests_per_second from the adapter", interval=3
+    )
+    print(f"idle: {idle['status']}")
+    assert idle["status"]["currentReplicas"] == 1, idle["status"]
+
+    client = start_client(
+        namespace,
+        server_image,
+        service_url(RELEASE, namespace),
+        "iris-classifier",
+        # A new connection per request, so that kube-proxy spreads the load over every ready pod.
+        "--connection",
+        "close",
+        "--concurrency",
+        "3",
+        "--rate",
+        str(rps),
+        name="load",
+    )
+
+    def settled_out() -> dict[str, Any] | None:
+        h, d = hpa(namespace, name), deployment(namespace, name)
+        rate = per_pod_rate(h)
+        ok = (
+            h["status"].get("currentReplicas") == implied
+            and h["status"].get("desiredReplicas") == implied
+            and d["status"].get("readyReplicas") == implied
+            # The metric carries the load (its 2-minute rate still ramps up on the newest pods).
+            and rate is not None
+            and rate * implied > 0.5 * rps
+        )
+        return h if ok else None
+
+    out = wait_until(
+        settled_out, 360, f"the HPA to settle at {implied} replicas under {rps} req/s", interval=5
+    )
+    print(f"under load: {out['status']}")
+    assert deployment(namespace, name)["spec"]["replicas"] == implied
+    result = stop_client(namespace, client)
+    print(f"load: {result}")
+    assert result["failed"] == 0, result
+
+    def back_in() -> dict[str, Any] | None:
+        h, d = hpa(namespace, name), deployment(namespace, name)
+        ok = (
+            h["status"].get("currentReplicas") == 1
+            and d["spec"]["replicas"] == 1
+            and d["status"].get("readyReplicas") == 1
+            and len(live_pods(namespace)) == 1
+        )
+        return h if ok else None
+
+    down = wait_until(back_in, 300, "the HPA to scale back to one replica", interval=5)
+    print(f"after the load: {down['status']}")
+
+
+def per_pod_rate(h: dict[str, Any]) -> float | None:
+    """The HPA's current average of model_server_requests_per_second per pod."""
+    for m in h["status"].get("currentMetrics") or []:
+        if m.get("type") == "Pods" and m["pods"]["metric"]["name"] == "model_server_requests_per_second":
+            return quantity(m["pods"]["current"]["averageValue"])
+    return None

@@ -4,6 +4,6 @@
 paths: where things are in the repository · tools: the pinned tools and running them · kube: Kubernetes
 versions, schemas and kubeconform · helm: rendering the chart · serverproc: real server processes ·
 app: the real app in-process · pods: running what a rendered pod spec says · hostile: crafted bundles
-and archives · monitoring, prometheus, operator_scrape: the monitoring files and a real Prometheus ·
+and archives · monitoring, prometheus: the monitoring files and the API of the cluster's Prometheus ·
 gitops, argocd_emulator: the Argo CD objects · models: model code the test bundles import.
 """

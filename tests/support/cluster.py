@@ -141,6 +141,33 @@ def wait_until(check: Callable[[], T | None], timeout: float, what: str, interva
         time.sleep(interval)
 
 
+# Namespaces this worker created: waited for at the end of its session (tests/e2e/conftest.py), so a run
+# leaves none behind.
+CREATED_NAMESPACES: list[str] = []
+
+
+def create_namespace(name: str, pod_security: str = "restricted") -> str:
+    """A namespace of the suite, enforcing ``pod_security`` and labelled as the suite's."""
+    kubectl("create", "namespace", name)
+    CREATED_NAMESPACES.append(name)
+    kubectl(
+        "label",
+        "namespace",
+        name,
+        f"pod-security.kubernetes.io/enforce={pod_security}",
+        "pod-security.kubernetes.io/enforce-version=latest",
+        f"app.kubernetes.io/managed-by={MANAGED_BY}",
+    )
+    return name
+
+
+def delete_namespace(name: str, failed: bool) -> None:
+    """Delete without waiting; after a failure, print what the namespace held first."""
+    if failed:
+        print(f"\n=== namespace {name} after the failure ===\n{describe(name)}")
+    kubectl("delete", "namespace", name, "--wait=false")
+
+
 def pods(namespace: str, selector: str) -> list[dict[str, Any]]:
     return kubectl_json("get", "pods", "-n", namespace, "-l", selector)["items"]
 
@@ -154,6 +181,13 @@ def condition(obj: dict[str, Any], kind: str) -> str | None:
 
 def restarts(pod: dict[str, Any]) -> int:
     return sum(s.get("restartCount", 0) for s in pod.get("status", {}).get("containerStatuses", []))
+
+
+def quantity(value: str) -> float:
+    """A Kubernetes quantity as the HPA status and the metrics APIs write it (`1500m`, `3`, `2k`)."""
+    m = re.fullmatch(r"([0-9.]+)([mk]?)", value)
+    assert m, value
+    return float(m[1]) * {"m": 1e-3, "": 1.0, "k": 1e3}[m[2]]
 
 
 def release_selector(release: str) -> str:

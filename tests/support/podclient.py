@@ -47,6 +47,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=0, help="stop after this long (0: no limit)")
     p.add_argument("--until-file", default="", help="stop when this file exists")
     p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="requests per second over all workers, paced (0: as fast as answered)",
+    )
     p.add_argument("--connection", choices=("keep-alive", "close"), default="keep-alive")
     p.add_argument("--token-file", default="", help="send the first token of this file as a bearer token")
     p.add_argument("--token", default="", help="send this bearer token")
@@ -207,8 +213,12 @@ def worker(
             if args.requests and budget["sent"] >= args.requests:
                 stop.set()
                 break
-            protocol = protocols[budget["sent"] % len(protocols)]
+            n = budget["sent"]
+            protocol = protocols[n % len(protocols)]
             budget["sent"] += 1
+        # Paced: request n leaves at its slot, whichever worker sends it (a steady load for the HPA).
+        if args.rate and stop.wait(max(0.0, args.started + n / args.rate - time.monotonic())):
+            break
         if protocol == "grpc":
             if channel is None:
                 channel = GrpcChannel(target)
@@ -276,7 +286,7 @@ def main(argv: list[str]) -> int:
     counts = Counts(protocols)
     budget: Counter[str] = Counter()
     stop = threading.Event()
-    started = time.monotonic()
+    started = args.started = time.monotonic()
     threads = [
         threading.Thread(target=worker, args=(args, target, plan, counts, budget, stop), daemon=True)
         for _ in range(args.concurrency)

@@ -1,84 +1,29 @@
-"""What the end-to-end monitoring test needs around the real server processes.
+"""What the cluster suite's monitoring tests need around the cluster's Prometheus.
 
-- :class:`Prometheus`: the Debian ``prometheus`` binary on a free loopback port with temp storage,
-  1 s scrape and evaluation intervals, and its HTTP API.
-- :class:`ClusterExporters`: what kube-state-metrics and the kubelet's cAdvisor would export about the
-  test's "pods" (there is no cluster here). Label sets follow those exporters; CPU seconds and memory
-  are the real server processes' own (from /proc), restarts and HPA state are set by the scenario.
-- :func:`grafana_interpolate`: dashboard variables substituted the way Grafana's Prometheus data
-  source does it.
+- :class:`PrometheusAPI`: its HTTP API (through a port-forward).
+- :func:`grafana_interpolate`, :func:`resolve_variables`: dashboard variables substituted the way
+  Grafana's Prometheus data source does it, and $__rate_interval as Grafana computes it.
 - :func:`sample_rows`: request rows drawn from a bundle's own reference statistics, so "clean" traffic
   looks like the training data by construction.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import threading
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 import numpy as np
-import yaml
-
-from .serverproc import free_port
-
-SCRAPE_INTERVAL_SECONDS = 1
 
 
-class Prometheus:
-    def __init__(self, binary: str, workdir: Path, scrape_configs: list[dict], rule_file: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = {
-            "global": {
-                "scrape_interval": f"{SCRAPE_INTERVAL_SECONDS}s",
-                "scrape_timeout": f"{SCRAPE_INTERVAL_SECONDS}s",
-                "evaluation_interval": f"{SCRAPE_INTERVAL_SECONDS}s",
-            },
-            "rule_files": [str(rule_file)],
-            "scrape_configs": scrape_configs,
-        }
-        (workdir / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-        self._log = open(workdir / "prometheus.log", "wb")
-        self.log_path = workdir / "prometheus.log"
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={workdir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--storage.tsdb.retention.time=1h",
-                "--log.level=warn",
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        self.http = httpx.Client(base_url=self.url, timeout=10.0, trust_env=False)
+class PrometheusAPI:
+    """The HTTP API of a Prometheus at ``url``: this machine's (a loopback port) or the cluster's (a
+    port-forward)."""
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if self.http.get("/-/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"prometheus not ready within {timeout} s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.Client(base_url=url, timeout=10.0, trust_env=False)
 
     def api(self, path: str, **params: Any) -> Any:
         r = self.http.get(f"/api/v1/{path}", params=params)
@@ -103,17 +48,6 @@ class Prometheus:
     def firing(self) -> list[dict]:
         return [a for a in self.api("alerts")["alerts"] if a["state"] == "firing"]
 
-    def stop(self) -> None:
-        self.http.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
 
 class PromQLError(AssertionError):
     pass
@@ -129,113 +63,6 @@ def finite_values(result: list[dict]) -> list[float]:
             if np.isfinite(f):
                 out.append(f)
     return out
-
-
-# -- the cluster's exporters -------------------------------------------------------------------------
-@dataclass
-class Pod:
-    namespace: str
-    model: str
-    version: str
-    name: str
-    pid: int
-    hpa: dict[str, int]  # current, desired, min, max replicas of the model's HPA
-    restarts: Callable[[float], int] = lambda elapsed: 0
-    labels: dict[str, str] = field(default_factory=dict)
-
-
-def _labels(**kv: str) -> str:
-    return "{" + ",".join(f'{k}="{v}"' for k, v in kv.items()) + "}"
-
-
-def _proc_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def _proc_rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-class ClusterExporters:
-    """Serves kube-state-metrics- and cAdvisor-shaped series for the test's pods on one port."""
-
-    def __init__(self, pods: list[Pod]) -> None:
-        self.pods = pods
-        self.started = time.monotonic()
-        exporters = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = exporters.exposition().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def exposition(self) -> str:
-        elapsed = time.monotonic() - self.started
-        samples: list[tuple[str, dict[str, str], float]] = []
-        for p in self.pods:
-            pod = {"namespace": p.namespace, "pod": p.name}
-            ctr = {**pod, "container": "model-server"}
-            hpa = {"namespace": p.namespace, "horizontalpodautoscaler": f"{p.model}-{p.namespace}"}
-            model_labels = {
-                "label_model_server_io_model": p.model,
-                "label_model_server_io_model_version": p.version,
-            }
-            cpu = _proc_cpu_seconds(p.pid)
-            samples += [
-                ("kube_pod_labels", {**pod, "uid": p.name + "-uid", **model_labels}, 1),
-                (
-                    "kube_pod_container_status_restarts_total",
-                    {**ctr, "uid": p.name + "-uid"},
-                    p.restarts(elapsed),
-                ),
-                ("kube_horizontalpodautoscaler_labels", {**hpa, **model_labels}, 1),
-                ("kube_horizontalpodautoscaler_status_current_replicas", hpa, p.hpa["current"]),
-                ("kube_horizontalpodautoscaler_status_desired_replicas", hpa, p.hpa["desired"]),
-                ("kube_horizontalpodautoscaler_spec_min_replicas", hpa, p.hpa["min"]),
-                ("kube_horizontalpodautoscaler_spec_max_replicas", hpa, p.hpa["max"]),
-                # cAdvisor: the container, and the pod-level cgroup (container="") that the dashboards
-                # must not count twice
-                ("container_cpu_usage_seconds_total", {**ctr, "image": "model-server"}, cpu),
-                ("container_cpu_usage_seconds_total", {**pod, "container": ""}, cpu),
-                (
-                    "container_memory_working_set_bytes",
-                    {**ctr, "image": "model-server"},
-                    _proc_rss_bytes(p.pid),
-                ),
-                # CFS: one period per 100 ms; pretend a tenth of them were throttled
-                ("container_cpu_cfs_periods_total", ctr, int(elapsed * 10)),
-                ("container_cpu_cfs_throttled_periods_total", ctr, int(elapsed)),
-            ]
-            for resource, unit, request, limit in (
-                ("cpu", "core", 0.5, 1),
-                ("memory", "byte", 2**28, 2**29),
-            ):
-                labels = {**ctr, "node": "node-1", "resource": resource, "unit": unit}
-                samples += [
-                    ("kube_pod_container_resource_requests", labels, request),
-                    ("kube_pod_container_resource_limits", labels, limit),
-                ]
-        return "".join(f"{name}{_labels(**labels)} {value}\n" for name, labels, value in samples)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # -- Grafana ---------------------------------------------------------------------------------------
@@ -273,7 +100,7 @@ def grafana_interpolate(
 
 
 def resolve_variables(
-    prom: Prometheus, board: dict, start: float, end: float, pick: Mapping[str, str]
+    prom: PrometheusAPI, board: dict, start: float, end: float, pick: Mapping[str, str]
 ) -> dict[str, list[str]]:
     """Each query variable's value, in dashboard order, as Grafana would offer it: options from
     label_values() against Prometheus; ``pick`` chooses a single value, otherwise All (every option)."""

@@ -6,10 +6,7 @@ import json
 import re
 
 import yaml
-from model_server.metrics import Metrics
-from prometheus_client.metrics import MetricWrapperBase
 from support.monitoring import ADAPTER_VALUES, DASHBOARDS, KPS_VALUES, helm_template, load_rules
-from support.operator_scrape import podmonitor_relabel_configs, servicemonitor_relabel_configs, target_labels
 from support.paths import CHART, PLATFORM_CHART, ROOT
 
 
@@ -92,46 +89,6 @@ def test_the_charts_ship_exactly_the_generated_rules_dashboards_and_scrape_label
     assert relabel["model"] == ["__meta_kubernetes_pod_label_model_server_io_model"]
     assert relabel["model_version"] == ["__meta_kubernetes_pod_label_model_server_io_model_version"]
     assert by_kind["ServiceMonitor"]["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-
-
-def test_no_label_the_server_writes_is_renamed_by_a_target_label():
-    """A label the server writes that a target label also sets is stored as ``exported_<name>`` (the
-    target wins), so queries on the server's name silently match nothing: model_info once wrote
-    ``model_version`` and the dashboards had to read ``exported_model_version``; the request metrics
-    once wrote ``endpoint``, which the Prometheus Operator sets to the port name, and every SLO rule,
-    the HPA's adapter rule and the dashboards matched nothing in a real cluster.
-
-    The target labels are those of the chart's ServiceMonitor as the operator turns it into a scrape
-    job, and of a PodMonitor with the same endpoint (what a user who scrapes pods would write)."""
-    rendered = helm_template(CHART / "ci" / "monitoring-values.yaml")
-    monitor = next(d for d in rendered if d["kind"] == "ServiceMonitor")
-    assert [d["kind"] for d in rendered if d["kind"].endswith("Monitor")] == ["ServiceMonitor"]
-    pod_monitor = {
-        "kind": "PodMonitor",
-        "metadata": monitor["metadata"],
-        "spec": {
-            "selector": monitor["spec"]["selector"],
-            "podMetricsEndpoints": monitor["spec"]["endpoints"],
-        },
-    }
-    by_service = target_labels(servicemonitor_relabel_configs(monitor))
-    by_pod = target_labels(podmonitor_relabel_configs(pod_monitor))
-    # what promcfg.go attaches, plus the chart's own relabelings
-    assert by_service >= {"job", "instance", "namespace", "service", "pod", "container", "node", "endpoint"}
-    assert by_pod >= {"job", "instance", "namespace", "pod", "container", "endpoint"}
-    assert {"model", "model_version"} <= by_service & by_pod
-    metrics = Metrics()
-    metrics.enable_predicted_value((1.0, 2.0))  # the regressor's histogram exists only once one loads
-    written = {
-        name: set(obj._labelnames)
-        for name, obj in vars(metrics).items()
-        if isinstance(obj, MetricWrapperBase)
-    }
-    assert written["model_info"] >= {"bundle_name", "bundle_version"}  # what the server loaded
-    forbidden = by_service | by_pod
-    clashes = {name: labels & forbidden for name, labels in written.items() if labels & forbidden}
-    assert clashes == {}
-    assert written["requests"] >= {"protocol", "route", "code"}  # what the rules select on
 
 
 def _receiver(route: dict, alert: dict[str, str]) -> str:
