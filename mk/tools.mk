@@ -21,11 +21,11 @@ GHZ_VERSION           := v0.93.0
 # make bench-overload's open-loop HTTP load generator (requests sent on schedule whatever the server
 # does, at tens of thousands a second from one core), built from its module.
 VEGETA_VERSION        := v12.13.0
-# Debian (bookworm) packages: promtool and a real Prometheus for the monitoring tests, wrk for make bench,
+# Debian (bookworm) packages: promtool (in Debian's prometheus package) for the rule tests, wrk for make bench,
 # Chromium and its WebDriver for the browser test of /docs (Debian builds them in matching versions).
 APT_PACKAGES          := prometheus wrk chromium chromium-driver
 # The commands those packages provide: apt-tools installs the packages when one of these is missing.
-APT_COMMANDS          := promtool prometheus wrk chromium chromedriver
+APT_COMMANDS          := promtool wrk chromium chromedriver
 
 # The local cluster (mk/cluster.mk, docs/development/cluster.md). Kubernetes is built from the Go module
 # k8s.io/kubernetes; its staging modules (k8s.io/api, client-go, ...) carry the same release as v0.X.Y.
