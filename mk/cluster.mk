@@ -141,11 +141,11 @@ cluster-images: image-tools $(CLUSTER_BIN)/pause $(COREDNS_STAMP)
 	$(BUILD_IMAGE) archive $(PAUSE_IMAGE) $(IMAGES_OUT)/pause.tar
 	$(BUILD_IMAGE) archive $(COREDNS_IMAGE) $(IMAGES_OUT)/coredns.tar
 
-# The add-ons the e2e suite installs (cluster/addons/).
+# The add-ons the e2e suite installs (cluster/addons/). The Operator starts the config reloader as
+# /bin/prometheus-config-reloader (and Prometheus from /bin), as upstream's images have them: BIN_DIR.
 addon-images: image-tools $(METRICS_SERVER_STAMP) $(MONITORING_STAMPS)
 	$(BUILD_IMAGE) static metrics-server $(METRICS_SERVER_VERSION) $(CLUSTER_BIN)/metrics-server
 	$(BUILD_IMAGE) static prometheus-operator $(PROMETHEUS_OPERATOR_VERSION) $(CLUSTER_BIN)/operator
-	# The Operator starts the reloader as /bin/prometheus-config-reloader, as upstream's images have it.
 	BIN_DIR=/bin $(BUILD_IMAGE) static prometheus-config-reloader $(PROMETHEUS_OPERATOR_VERSION) $(CLUSTER_BIN)/prometheus-config-reloader
 	BIN_DIR=/bin $(BUILD_IMAGE) static prometheus $(PROMETHEUS_VERSION) $(CLUSTER_BIN)/prometheus
 	$(BUILD_IMAGE) static kube-state-metrics $(KUBE_STATE_METRICS_VERSION) $(CLUSTER_BIN)/kube-state-metrics
