@@ -26,30 +26,31 @@ crds=$module_dir/example/prometheus-operator-crd
 kubectl apply --server-side --force-conflicts -f "$crds" >/dev/null
 kubectl wait --for condition=established --timeout 60s -f "$crds" >/dev/null
 
-# shellcheck disable=SC2034 # read by render as @NAME@
-{
-  KSM_LABELS_ALLOWLIST=$("$PY" -c '
-import sys, yaml
-v = yaml.safe_load(open(sys.argv[1]))
-print(",".join(v["kube-state-metrics"]["metricLabelsAllowlist"]))' "$values/kube-prometheus-stack.yaml")
-  # The adapter's own config file holds the chart's `rules.custom` as `rules`.
-  ADAPTER_CONFIG=$("$PY" -c '
-import sys, yaml
-v = yaml.safe_load(open(sys.argv[1]))
-text = yaml.safe_dump({"rules": v["rules"]["custom"]}, sort_keys=False, width=1000)
-print("\n".join("    " + line for line in text.splitlines()))' "$values/prometheus-adapter.yaml")
-  ADAPTER_CONFIG_SHA=$(sha256sum <<<"$ADAPTER_CONFIG" | cut -c1-16)
-  ADAPTER_PROMETHEUS_URL=$("$PY" -c '
-import sys, yaml
-v = yaml.safe_load(open(sys.argv[1]))["prometheus"]
-print("%s:%s/" % (v["url"], v["port"]))' "$values/prometheus-adapter.yaml")
-  # This machine's kubelet serves a certificate from the cluster CA; kind's kubelets self-signed ones.
-  if [[ $(cluster_target) == local ]]; then
-    KUBELET_TLS_VERIFY="insecureSkipVerify: false"
-  else
-    KUBELET_TLS_VERIFY="insecureSkipVerify: true"
-  fi
+# What the templates take from the values files: kube-state-metrics' allow-list, the adapter's config
+# file (the chart's `rules.custom` as `rules`, indented for the ConfigMap) and its Prometheus URL; one
+# Python run prints them as shell assignments.
+eval "$("$PY" - "$values/kube-prometheus-stack.yaml" "$values/prometheus-adapter.yaml" <<'EOF'
+import hashlib, shlex, sys, yaml
+stack, adapter = (yaml.safe_load(open(path)) for path in sys.argv[1:])
+config = yaml.safe_dump({"rules": adapter["rules"]["custom"]}, sort_keys=False, width=1000)
+config = "\n".join("    " + line for line in config.splitlines())
+found = {
+    "KSM_LABELS_ALLOWLIST": ",".join(stack["kube-state-metrics"]["metricLabelsAllowlist"]),
+    "ADAPTER_CONFIG": config,
+    "ADAPTER_CONFIG_SHA": hashlib.sha256(config.encode()).hexdigest()[:16],
+    "ADAPTER_PROMETHEUS_URL": f"{adapter['prometheus']['url']}:{adapter['prometheus']['port']}/",
 }
+for name, value in found.items():
+    print(f"{name}={shlex.quote(value)}")
+EOF
+)"
+# This machine's kubelet serves a certificate from the cluster CA; kind's kubelets self-signed ones.
+# shellcheck disable=SC2034 # read by render as @KUBELET_TLS_VERIFY@
+if [[ $(cluster_target) == local ]]; then
+  KUBELET_TLS_VERIFY="insecureSkipVerify: false"
+else
+  KUBELET_TLS_VERIFY="insecureSkipVerify: true"
+fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

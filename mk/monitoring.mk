@@ -15,9 +15,8 @@ LINT_TARGETS += lint-monitoring
 
 # Previews of both dashboards drawn from the cluster's Prometheus under the monitoring scenario of the
 # cluster suite (tests/e2e/test_monitoring.py), one PNG per dashboard row, for docs/operations/monitoring.md.
-# Needs a cluster, as `make e2e` does.
+# Needs a cluster, as `make e2e` does; `-k test_monitoring` selects that module (e2e always collects tests/e2e).
 PREVIEWS_DIR := docs/operations/dashboard-previews
 .PHONY: dashboard-previews
 dashboard-previews: ## redraw the dashboard previews in docs/ from the cluster (runs the monitoring e2e tests)
-	E2E_DASHBOARD_PREVIEWS=$(CURDIR)/$(PREVIEWS_DIR) $(MAKE) e2e E2E_WORKERS=1 \
-	  E2E_ARGS="tests/e2e/test_monitoring.py -k test_monitoring"
+	E2E_DASHBOARD_PREVIEWS=$(CURDIR)/$(PREVIEWS_DIR) $(MAKE) e2e E2E_WORKERS=1 E2E_ARGS="-k test_monitoring"

@@ -504,6 +504,8 @@ class _Forward:
             while not self.stopping.is_set():
                 try:
                     self.proc = self._start()
+                    if self.stopping.is_set():  # stop() came while it started: it saw the old one
+                        self.proc.terminate()
                     break
                 except AssertionError as e:  # the pod gone or not ready yet: the test's wait decides
                     print(e)
@@ -520,6 +522,7 @@ class _Forward:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        self.watcher.join(15)
 
 
 @contextmanager
