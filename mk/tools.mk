@@ -41,6 +41,16 @@ PROMETHEUS_VERSION            := v3.16.0
 PROMETHEUS_MODULE_VERSION     := v0.316.0
 KUBE_STATE_METRICS_VERSION    := v2.16.0
 PROMETHEUS_ADAPTER_VERSION    := v0.12.0
+# GitOps on the local cluster (tests/e2e/test_gitops.py): Argo CD's components are one binary built
+# from its Go module; its install manifests and CRDs come from the same module version
+# (manifests/core-install.yaml). v3.6.2 needs Go 1.27, fetched as a toolchain module. Its repo server
+# runs the project's helm (HELM_VERSION above).
+ARGOCD_VERSION         := v3.6.2
+ARGOCD_GO_TOOLCHAIN    := go1.27.3
+# Debian (bookworm) packages of the GitOps images (cluster/images/argocd): git and tini for Argo CD's
+# repo server and the in-cluster Git server, and Redis, Argo CD's cache.
+GITOPS_GIT_PACKAGES    := git=1:2.39.5-0+deb12u3 tini=0.19.0-1+b3
+GITOPS_REDIS_PACKAGES  := redis-server=5:7.0.15-1~deb12u10
 CRI_TOOLS_VERSION      := v1.34.0
 # The pod sandbox ("pause") image is our own static Go program (cluster/images/pause); its tag is the
 # version of that program, bumped when cluster/images/pause changes.

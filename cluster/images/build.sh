@@ -7,6 +7,10 @@
 #                                                        Operator runs /bin/prometheus-config-reloader)
 #   cluster/images/build.sh python-base                  debootstrap'd Python -> $PYTHON_BASE_IMAGE
 #   cluster/images/build.sh server OUT_FILE              service/Dockerfile itself -> writes the image ref
+#   cluster/images/build.sh dockerfile FILE TARGET IMAGE CONTEXT [ARG=VALUE...]
+#                                                        one stage of a Dockerfile on $PYTHON_BASE_IMAGE
+#                                                        (or BASE_IMAGE): the GitOps images
+#                                                        (cluster/images/argocd)
 #   cluster/images/build.sh archive IMAGE OUT.tar        docker-archive of a built image, for loading
 #
 # Each image carries a label with the hash of its inputs; a build whose inputs did not change is
@@ -113,6 +117,28 @@ server() {
   echo "$tag" >"$ref_file"
 }
 
+# A stage of a Dockerfile of ours built on the local Debian base. Its inputs: the Dockerfile, the
+# stage, the build arguments (exact Debian versions), the base's ID and every file of the context.
+dockerfile() {
+  local file=$1 target=$2 image=$3 context=$4 base=${BASE_IMAGE:-${PYTHON_BASE_IMAGE:?}} inputs arg
+  shift 4
+  local args=(--build-arg "BASE_IMAGE=$base")
+  for arg in "$@"; do args+=(--build-arg "$arg"); done
+  inputs=$({
+    echo "$target $base $(buildah inspect --type image --format '{{.FromImageID}}' "$base") $*"
+    cat "$file"
+    (cd "$context" && find . -type f | LC_ALL=C sort | xargs sha256sum)
+  } | sha256sum | cut -c1-32)
+  if [[ $(built_inputs "$image") == "$inputs" ]]; then
+    echo "$image is up to date"
+    return
+  fi
+  # apt inside the build reaches Debian's mirror over plain HTTP (apt checks the signatures).
+  buildah bud --layers --pull=false --network host --quiet --target "$target" "${args[@]}" \
+    --label "$INPUTS_LABEL=$inputs" --file "$file" --tag "$image" "$context" >/dev/null
+  echo "built $image"
+}
+
 archive() {
   local image=$1 out=$2
   rm -f "$out"
@@ -125,12 +151,13 @@ image_id() {
   buildah inspect --type image --format '{{.FromImageID}}' "$1"
 }
 
-cmd=${1:?usage: build.sh static|python-base|server|archive|image-id ...}
+cmd=${1:?usage: build.sh static|python-base|server|dockerfile|archive|image-id ...}
 shift
 case $cmd in
   static) static "$@" ;;
   python-base) python_base ;;
   server) server "$@" ;;
+  dockerfile) dockerfile "$@" ;;
   archive) archive "$@" ;;
   image-id) image_id "$@" ;;
   *) echo "build.sh: unknown command $cmd" >&2; exit 2 ;;

@@ -1,0 +1,3 @@
+module local.build/git-server
+
+go 1.26
