@@ -98,9 +98,25 @@ $(PROMETHEUS_ADAPTER_STAMP):
 MONITORING_STAMPS := $(PROMETHEUS_OPERATOR_STAMP) $(PROMETHEUS_STAMP) $(KUBE_STATE_METRICS_STAMP) \
   $(PROMETHEUS_ADAPTER_STAMP)
 
-# Our own module: built in place, rebuilt when its source changes.
+# Argo CD: one binary for every component. Its go.mod replaces its gitops-engine with a local folder the
+# module zip leaves out; the same code is published as a module of the same version.
+ARGOCD_MODULE := github.com/argoproj/argo-cd/v3
+ARGOCD_STAMP  := $(STAMPS)/argocd-$(ARGOCD_VERSION)
+$(ARGOCD_STAMP):
+	GOTOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) nice -n 10 $(GO_BUILD_SH) --name argocd --module $(ARGOCD_MODULE) \
+	  --version $(ARGOCD_VERSION) \
+	  --nested gitops-engine=github.com/argoproj/argo-cd/gitops-engine/v3@$(ARGOCD_VERSION) \
+	  --ldflags '-X $(ARGOCD_MODULE)/common.version=$(ARGOCD_VERSION:v%=%)' \
+	  --out $(CLUSTER_BIN)/argocd-cmd --pkg ./cmd
+	mv $(CLUSTER_BIN)/argocd-cmd/cmd $(CLUSTER_BIN)/argocd && rmdir $(CLUSTER_BIN)/argocd-cmd
+	@mkdir -p $(STAMPS) && touch $@
+
+# Our own modules: built in place, rebuilt when their source changes.
 $(CLUSTER_BIN)/pause: cluster/images/pause/main.go cluster/images/pause/go.mod
 	cd cluster/images/pause && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o $@ .
+
+$(CLUSTER_BIN)/git-server: cluster/images/git-server/main.go cluster/images/git-server/go.mod
+	cd cluster/images/git-server && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o $@ .
 
 # --- Images (cluster/images/build.sh skips an image whose inputs did not change) ---------------------
 IMAGES_OUT := $(CURDIR)/build/images
@@ -122,8 +138,17 @@ KUBE_STATE_METRICS_IMAGE         := localhost/kube-state-metrics:$(KUBE_STATE_ME
 PROMETHEUS_ADAPTER_IMAGE         := localhost/prometheus-adapter:$(PROMETHEUS_ADAPTER_VERSION)
 MONITORING_IMAGES := $(PROMETHEUS_OPERATOR_IMAGE) $(PROMETHEUS_CONFIG_RELOADER_IMAGE) $(PROMETHEUS_IMAGE) \
   $(KUBE_STATE_METRICS_IMAGE) $(PROMETHEUS_ADAPTER_IMAGE)
+# The GitOps images (cluster/images/argocd/Dockerfile) build on the same Debian base as the server: the
+# local one, or the server Dockerfile's pinned registry image with LOCAL_BASE=0.
+GITOPS_BASE_IMAGE  := $(if $(filter 1,$(LOCAL_BASE)),$(PYTHON_BASE_IMAGE),$(shell sed -n 's/^ARG PYTHON_IMAGE=//p' service/Dockerfile))
+GITOPS_CONTEXT     := $(IMAGES_OUT)/gitops-context
+ARGOCD_IMAGE       := localhost/argocd:$(ARGOCD_VERSION)
+ARGOCD_REDIS_IMAGE := localhost/argocd-redis:$(ARGOCD_VERSION)
+GIT_SERVER_IMAGE   := localhost/git-server:$(shell cat cluster/images/git-server/main.go | sha256sum | cut -c1-12)
+GITOPS_IMAGES      := $(ARGOCD_IMAGE) $(ARGOCD_REDIS_IMAGE) $(GIT_SERVER_IMAGE)
+GITOPS_BUILD_ARGS  := 'GIT_PACKAGES=$(GITOPS_GIT_PACKAGES)' 'REDIS_PACKAGES=$(GITOPS_REDIS_PACKAGES)'
 
-.PHONY: images image-tools python-base-image server-image cluster-images addon-images
+.PHONY: images image-tools python-base-image server-image cluster-images addon-images gitops-images
 image-tools:
 	@cluster/apt-install.sh $(if $(filter 1,$(LOCAL_BASE)),$(IMAGE_APT_PACKAGES),)
 
@@ -151,7 +176,22 @@ addon-images: image-tools $(METRICS_SERVER_STAMP) $(MONITORING_STAMPS)
 	$(BUILD_IMAGE) static kube-state-metrics $(KUBE_STATE_METRICS_VERSION) $(CLUSTER_BIN)/kube-state-metrics
 	$(BUILD_IMAGE) static prometheus-adapter $(PROMETHEUS_ADAPTER_VERSION) $(CLUSTER_BIN)/adapter
 
-images: server-image addon-images ## build the server image from service/Dockerfile (and the add-on images) with buildah
+# Argo CD's image carries the module's git and gpg wrappers, which its repo server calls by name.
+gitops-images: image-tools $(if $(filter 1,$(LOCAL_BASE)),python-base-image) $(ARGOCD_STAMP) $(HELM_STAMP) \
+    $(CLUSTER_BIN)/git-server
+	rm -rf $(GITOPS_CONTEXT) && mkdir -p $(GITOPS_CONTEXT)
+	cp $(CLUSTER_BIN)/argocd $(TOOLS_BIN)/helm $(CLUSTER_BIN)/git-server $(GITOPS_CONTEXT)/
+	dir=$$(GOTOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) GOFLAGS=-mod=mod go mod download -json $(ARGOCD_MODULE)@$(ARGOCD_VERSION) | \
+	  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && \
+	  install -m 0755 $$dir/hack/gpg-wrapper.sh $$dir/hack/git-verify-wrapper.sh $(GITOPS_CONTEXT)/
+	BASE_IMAGE=$(GITOPS_BASE_IMAGE) $(BUILD_IMAGE) dockerfile cluster/images/argocd/Dockerfile argocd $(ARGOCD_IMAGE) \
+	  $(GITOPS_CONTEXT) $(GITOPS_BUILD_ARGS)
+	BASE_IMAGE=$(GITOPS_BASE_IMAGE) $(BUILD_IMAGE) dockerfile cluster/images/argocd/Dockerfile redis $(ARGOCD_REDIS_IMAGE) \
+	  $(GITOPS_CONTEXT) $(GITOPS_BUILD_ARGS)
+	BASE_IMAGE=$(GITOPS_BASE_IMAGE) $(BUILD_IMAGE) dockerfile cluster/images/argocd/Dockerfile git-server $(GIT_SERVER_IMAGE) \
+	  $(GITOPS_CONTEXT) $(GITOPS_BUILD_ARGS)
+
+images: server-image addon-images gitops-images ## build the server image from service/Dockerfile (and the add-on images) with buildah
 
 # --- The cluster ----------------------------------------------------------------------------------
 CLUSTER_ENV := CLUSTER_BIN=$(CLUSTER_BIN) KUBERNETES_VERSION=$(KUBERNETES_VERSION) \
@@ -188,16 +228,22 @@ e2e-preflight: $(KUBECTL_STAMP)
 # Loaded by what KUBECONFIG points at: this machine's containerd, or kind (cluster/images/load.sh).
 e2e-load: e2e-preflight images venv
 	KUBECONFIG="$(E2E_KUBECONFIG)" CLUSTER_BIN=$(CLUSTER_BIN) cluster/images/load.sh \
-	  "$$(cat $(SERVER_IMAGE_REF))" $(METRICS_SERVER_IMAGE) $(MONITORING_IMAGES) $(E2E_IMAGES)
+	  "$$(cat $(SERVER_IMAGE_REF))" $(METRICS_SERVER_IMAGE) $(MONITORING_IMAGES) $(GITOPS_IMAGES) $(E2E_IMAGES)
 	KUBECONFIG="$(E2E_KUBECONFIG)" CLUSTER_BIN=$(CLUSTER_BIN) METRICS_SERVER_IMAGE=$(METRICS_SERVER_IMAGE) \
 	  cluster/addons.sh
+	@# The two stacks install side by side: each mostly waits for its pods to become ready.
+	KUBECONFIG="$(E2E_KUBECONFIG)" CLUSTER_BIN=$(CLUSTER_BIN) PY=$(PY) ARGOCD_MODULE=$(ARGOCD_MODULE) \
+	  ARGOCD_VERSION=$(ARGOCD_VERSION) ARGOCD_GO_TOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) ARGOCD_IMAGE=$(ARGOCD_IMAGE) \
+	  ARGOCD_REDIS_IMAGE=$(ARGOCD_REDIS_IMAGE) cluster/addons-argocd.sh & argocd=$$!; \
 	KUBECONFIG="$(E2E_KUBECONFIG)" CLUSTER_BIN=$(CLUSTER_BIN) PY=$(PY) \
 	  PROMETHEUS_OPERATOR_MODULE=$(PROMETHEUS_OPERATOR_MODULE) PROMETHEUS_OPERATOR_VERSION=$(PROMETHEUS_OPERATOR_VERSION) \
 	  PROMETHEUS_OPERATOR_IMAGE=$(PROMETHEUS_OPERATOR_IMAGE) PROMETHEUS_CONFIG_RELOADER_IMAGE=$(PROMETHEUS_CONFIG_RELOADER_IMAGE) \
 	  PROMETHEUS_BASE_IMAGE=$(PROMETHEUS_BASE_IMAGE) PROMETHEUS_IMAGE=$(PROMETHEUS_IMAGE) PROMETHEUS_VERSION=$(PROMETHEUS_VERSION) \
 	  KUBE_STATE_METRICS_IMAGE=$(KUBE_STATE_METRICS_IMAGE) PROMETHEUS_ADAPTER_IMAGE=$(PROMETHEUS_ADAPTER_IMAGE) \
-	  cluster/addons-monitoring.sh
+	  cluster/addons-monitoring.sh; monitoring=$$?; \
+	wait $$argocd && exit $$monitoring
 
 e2e: venv demo $(HELM_STAMP) e2e-load ## run tests/e2e against KUBECONFIG (default: the local cluster)
 	KUBECONFIG="$(E2E_KUBECONFIG)" PATH="$(CLUSTER_BIN):$$PATH" E2E_SERVER_IMAGE="$$(cat $(SERVER_IMAGE_REF))" \
+	  E2E_GIT_SERVER_IMAGE=$(GIT_SERVER_IMAGE) \
 	  $(E2E_ENV) $(PY) -m pytest tests/e2e -n $(E2E_WORKERS) $(E2E_ARGS)
