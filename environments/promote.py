@@ -64,6 +64,11 @@ RELEASE_FIELDS: tuple[tuple[str, ...], ...] = (
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# Plain HTTP only inside the cluster (a bundle server's Service): the traffic never leaves the cluster
+# network, and the chart's init container checks the archive's sha256 either way.
+IN_CLUSTER_HTTP_RE = re.compile(
+    r"^http://[a-z0-9]([-a-z0-9]*[a-z0-9])?\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\.svc(\.cluster\.local)?(:[0-9]+)?/"
+)
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 WORD_RE = re.compile(r"^[A-Za-z][a-z0-9-]*$")
@@ -539,8 +544,11 @@ def cmd_set_model(root: Path, args: argparse.Namespace) -> int:
     if not VERSION_RE.match(args.version):
         raise PromotionError(f"version {args.version!r} is not a semantic version like 1.3.0")
     if args.url is not None:
-        if not args.url.startswith("https://"):
-            raise PromotionError(f"--url {args.url!r} must be an https:// address")
+        if not (args.url.startswith("https://") or IN_CLUSTER_HTTP_RE.match(args.url)):
+            raise PromotionError(
+                f"--url {args.url!r} must be an https:// address "
+                "(or http:// to a Service of the cluster: <service>.<namespace>.svc[.cluster.local])"
+            )
         if args.sha256 is None or not SHA256_RE.match(args.sha256):
             raise PromotionError("--url needs --sha256 with the archive's 64 lower-case hex digits")
         source: dict[str, Any] = {"type": "url", "url": {"uri": args.url, "sha256": args.sha256}}

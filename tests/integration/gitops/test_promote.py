@@ -256,10 +256,42 @@ def test_a_first_release_of_a_new_model_creates_its_file(repo: Repo) -> None:
 
 
 @pytest.mark.parametrize(
+    "uri",
+    [
+        "http://bundles.models-dev.svc.cluster.local:8080/iris-classifier-1.3.0.tar.gz",
+        "http://bundles.releases.svc/iris-classifier-1.3.0.tar.gz",
+    ],
+)
+def test_plain_http_is_accepted_from_a_service_of_the_cluster(repo: Repo, uri: str) -> None:
+    done = repo.promote(
+        "set-model",
+        "--env",
+        "dev",
+        "--model",
+        "iris-classifier",
+        "--version",
+        "1.3.0",
+        "--url",
+        uri,
+        "--sha256",
+        SHA_A,
+    )
+    assert done.returncode == 0, done.stderr
+    assert repo.values("dev", "iris-classifier")["model"]["source"] == {
+        "type": "url",
+        "url": {"uri": uri, "sha256": SHA_A},
+    }
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--version", "1.3", "--image"], "not a semantic version"),
         (["--version", "1.3.0", "--url", "http://example.com/x.tar.gz", "--sha256", SHA_A], "https://"),
+        (
+            ["--version", "1.3.0", "--url", "http://bundles.svc.example.com/x.tar.gz", "--sha256", SHA_A],
+            "https://",
+        ),
         (
             ["--version", "1.3.0", "--url", "https://example.com/x.tar.gz", "--sha256", "abc"],
             "64 lower-case hex",
