@@ -80,7 +80,7 @@ def namespace(request: pytest.FixtureRequest, cluster: str, pod_security: str) -
 # for all its tests (a module-scoped fixture): those run together on one worker, so the scenario is
 # built once. (pytest-xdist's --dist loadgroup would do this with a marker, but does not schedule with
 # this pytest.)
-SHARED_SCENARIO_MODULES = ("tests/e2e/test_monitoring.py",)
+SHARED_SCENARIO_MODULES = ("tests/e2e/test_monitoring.py", "tests/e2e/test_gitops.py")
 
 
 class _SharedScenarioScheduling(LoadScopeScheduling):  # type: ignore[misc]
@@ -91,6 +91,12 @@ class _SharedScenarioScheduling(LoadScopeScheduling):  # type: ignore[misc]
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeScheduling:
     return _SharedScenarioScheduling(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The shared scenarios first: each is the longest run of one worker, so starting them at once
+    (the scheduler hands out work in collection order) keeps them off the suite's critical path."""
+    items.sort(key=lambda item: not item.nodeid.split("::", 1)[0].endswith(SHARED_SCENARIO_MODULES))
 
 
 @pytest.fixture(scope="session", autouse=True)
