@@ -5,5 +5,6 @@ paths: where things are in the repository · tools: the pinned tools and running
 versions, schemas and kubeconform · helm: rendering the chart · serverproc: real server processes ·
 app: the real app in-process · pods: running what a rendered pod spec says · hostile: crafted bundles
 and archives · monitoring, prometheus: the monitoring files and the API of the cluster's Prometheus ·
-gitops, argocd_emulator: the Argo CD objects · models: model code the test bundles import.
+gitops: the Argo CD objects and the releases environments/ declares · argocd: Argo CD and a Git
+server on the cluster · models: model code the test bundles import.
 """

@@ -1,15 +1,19 @@
-"""Helpers of the GitOps tests: the Argo CD objects as Argo CD renders them, and the tools to check them.
+"""Helpers of the offline GitOps tests (tests/integration/gitops): the Argo CD objects of argocd/apps,
+and the model releases environments/ declares.
 
 The app-of-apps chart (argocd/apps) is rendered the way Argo CD renders it for the root Application:
 `helm template` with the root Application's helm parameters, after substituting Argo CD's build
-environment ($ARGOCD_APP_SOURCE_REPO_URL, ...) from the root Application's own source. The
-ApplicationSet in that output is then expanded over this repository's files (argocd_emulator.py).
+environment ($ARGOCD_APP_SOURCE_REPO_URL, ...) from the root Application's own source. What Argo CD's
+ApplicationSet controller makes of it is tested on the cluster (tests/e2e/test_gitops.py); offline, each
+release is rendered with the chart and its three values files, as the ApplicationSet's template
+layers them.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +55,9 @@ def substitute(value: str, env: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", one, value)
 
 
-def render_root(app: dict[str, Any]) -> str:
-    """What Argo CD renders for the root Application: helm template of its path with its parameters."""
+def render_root(app: dict[str, Any], extra: list[str] | None = None) -> str:
+    """What Argo CD renders for the root Application: helm template of its path with its parameters
+    (and ``extra`` helm arguments after them)."""
     source = app["spec"]["source"]
     env = build_env(app)
     params = [
@@ -64,7 +69,7 @@ def render_root(app: dict[str, Any]) -> str:
         release=source["helm"].get("releaseName", app["metadata"]["name"]),
         namespace=app["spec"]["destination"]["namespace"],
         kube_version=None,
-        extra=params,
+        extra=params + (extra or []),
     )
     return run(cmd).stdout
 
@@ -81,20 +86,49 @@ def environment_listing() -> dict[str, list[str]]:
     }
 
 
-def value_files(app: dict[str, Any]) -> list[Path]:
-    """An Application's Helm value files as paths in this repository (relative to the chart path)."""
-    source = app["spec"]["source"]
-    return [(ROOT / source["path"] / f).resolve() for f in source["helm"]["valueFiles"]]
+@dataclass(frozen=True)
+class Release:
+    """One model in one environment: environments/<env>/models/<model>.yaml beside <env>/env.yaml,
+    the pair the ApplicationSet's matrix of git generators turns into the Application <env>-<model>."""
+
+    env: str
+    model_file: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.env}-{self.model_file.stem}"
+
+    @property
+    def namespace(self) -> str:
+        return str(
+            yaml.safe_load((ENVIRONMENTS / self.env / "env.yaml").read_text())["destination"]["namespace"]
+        )
+
+    @property
+    def model(self) -> dict[str, Any]:
+        return dict(yaml.safe_load(self.model_file.read_text())["model"])
+
+    @property
+    def value_files(self) -> list[Path]:
+        """The values files in the ApplicationSet's order (later ones win)."""
+        return [ENVIRONMENTS / "common.yaml", ENVIRONMENTS / self.env / "values.yaml", self.model_file]
 
 
-def render_application(app: dict[str, Any], kube_version: str) -> subprocess.CompletedProcess[str]:
-    """What Argo CD's repo server renders for a generated Application (path-based Helm source)."""
-    source = app["spec"]["source"]
+def releases() -> list[Release]:
+    return [
+        Release(env, ENVIRONMENTS / env / "models" / f"{model}.yaml")
+        for env, models in environment_listing().items()
+        for model in models
+    ]
+
+
+def render_release(release: Release, kube_version: str) -> subprocess.CompletedProcess[str]:
+    """What Argo CD's repo server renders for the release's Application (path-based Helm source)."""
     cmd = helm_template_args(
-        value_files(app),
-        chart=ROOT / source["path"],
-        release=source["helm"]["releaseName"],
-        namespace=app["spec"]["destination"]["namespace"],
+        release.value_files,
+        chart=ROOT / "charts" / "model-server",
+        release=release.model["name"],
+        namespace=release.namespace,
         kube_version=kube_version,
     )
     return run(cmd, check=False)

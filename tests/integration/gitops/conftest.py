@@ -1,4 +1,4 @@
-"""Session fixtures of the GitOps tests (helpers: support.gitops and support.argocd_emulator)."""
+"""Session fixtures of the offline GitOps tests (helpers: support.gitops)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.argocd_emulator import expand
-from support.gitops import by_kind, render_application, render_root, root_application
+from support.gitops import Release, by_kind, releases, render_release, render_root, root_application
 from support.helm import load_all
 from support.kube import kube_versions
-from support.paths import ROOT
 
 
 @pytest.fixture(scope="session")
@@ -37,28 +35,28 @@ def models_appset(platform: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def generated_apps(models_appset: dict[str, Any]) -> list[dict[str, Any]]:
-    """The Applications the ApplicationSet controller would create from this checkout's files."""
-    return expand(models_appset, ROOT)
+def all_releases() -> list[Release]:
+    found = releases()
+    assert found, "environments/ declares no release"
+    return found
 
 
 @pytest.fixture(scope="session")
-def rendered_apps(
-    generated_apps: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+def rendered_releases(
+    all_releases: list[Release], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, dict[str, Path]]:
     """{kube version: {Application name: file with its `helm template` output}}, rendered once.
 
-    A failed render is a test failure here, naming the Application and helm's message."""
+    A failed render is a test failure here, naming the release and helm's message."""
     out: dict[str, dict[str, Path]] = {}
     for version in kube_versions():
         folder = tmp_path_factory.mktemp(f"rendered-{version}")
         out[version] = {}
-        for app in generated_apps:
-            done = render_application(app, version)
-            name = app["metadata"]["name"]
+        for release in all_releases:
+            done = render_release(release, version)
             if done.returncode != 0:
-                pytest.fail(f"{name} does not render for Kubernetes {version}: {done.stderr}")
-            path = folder / f"{name}.yaml"
+                pytest.fail(f"{release.name} does not render for Kubernetes {version}: {done.stderr}")
+            path = folder / f"{release.name}.yaml"
             path.write_text(done.stdout)
-            out[version][name] = path
+            out[version][release.name] = path
     return out

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from support.gitops import ROOT_APP, by_kind
-from support.helm import helm_template_args
+from support.gitops import ROOT_APP, by_kind, render_root
+from support.helm import helm_template_args, load_all
 from support.kube import kube_versions, kubeconform
 from support.paths import ROOT
 from support.tools import run
@@ -174,3 +174,20 @@ def test_the_platform_monitoring_release_is_installed_once_from_this_repository(
     checked = kubeconform(done.stdout, version, k8s_schema_dir)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "Valid: 2, Invalid: 0, Errors: 0, Skipped: 0" in checked.stdout, checked.stdout
+
+
+def test_monitoring_disabled_leaves_the_projects_and_the_applicationset(root_app: dict[str, Any]) -> None:
+    """`monitoring.enabled=false` (a cluster whose Prometheus stack is managed elsewhere, or that cannot
+    reach the charts' repository, like the e2e cluster): no monitoring Application, the rest unchanged."""
+    with_stack = {(o["kind"], o["metadata"]["name"]) for o in load_all(render_root(root_app))}
+    without = load_all(render_root(root_app, extra=["--set=monitoring.enabled=false"]))
+    assert {(o["kind"], o["metadata"]["name"]) for o in without} == {
+        ("AppProject", "models"),
+        ("AppProject", "platform"),
+        ("ApplicationSet", "models"),
+    }
+    assert with_stack - {(o["kind"], o["metadata"]["name"]) for o in without} == {
+        ("Application", "kube-prometheus-stack"),
+        ("Application", "prometheus-adapter"),
+        ("Application", "platform-monitoring"),
+    }
