@@ -53,6 +53,11 @@ LATENCY_BUCKETS = (
 )
 # Rows per model call: powers of two up to the largest batch we allow by default.
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+# Top-class probability of a classifier's row. Fixed (unlike the regressor's value buckets) so that pods
+# and versions sum. A row's top class of k has at least 1/k (0.5 for two classes), so the low range is
+# rare and tenths do; the finer edges sit where confident models put most rows, and 1.0 keeps (0.99, 1]
+# in a finite bucket that histogram_quantile can interpolate in (the +Inf bucket would read as 0.99).
+CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 # Fixed vocabularies for labels (anything else is folded into "other").
 # grpc: the Open Inference Protocol over gRPC; its `route` is the method's full name
@@ -143,6 +148,14 @@ class Metrics:
             ["class_label"],
             registry=r,
         )
+        self.prediction_confidence = Histogram(
+            f"{p}_prediction_confidence",
+            "Top-class probability of each predicted row of a classifier. Observed only for model calls "
+            "that computed probabilities anyway (some request in the micro-batch asked for them): "
+            "predict_proba is never run just for this metric.",
+            buckets=CONFIDENCE_BUCKETS,
+            registry=r,
+        )
         # Buckets are set from the bundle's reference prediction quantiles when a regressor loads.
         self.predicted_value: Histogram | None = None
         self.model_load_duration = Gauge(
@@ -214,6 +227,7 @@ _HIST = (
     "request_rows",
     "batch_queue_wait_seconds",
     "predicted_value",
+    "prediction_confidence",
 )
 METRIC_NAMES: frozenset[str] = frozenset(
     [f"{PREFIX}_{h}_{s}" for h in _HIST for s in ("bucket", "sum", "count")]

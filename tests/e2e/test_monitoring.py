@@ -160,6 +160,8 @@ def drive(
                         f"/v1/models/{name}:predict",
                         json={"instances": [[r[f] for f in features] for r in rows]},
                     )
+                elif i % 2 == 0 and metadata["task"] == "classifier":  # the confidence histogram's rows
+                    send("POST", "/predict?probabilities=true", json={"instances": rows})
                 else:
                     send("POST", "/predict", json={"instances": rows})
                 if client_errors and i % 3 == 0:

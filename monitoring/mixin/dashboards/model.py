@@ -294,6 +294,9 @@ def _slo() -> list[Any]:
 
 def _predictions() -> list[Any]:
     cls = "model_server_predicted_class_total"
+    conf = "model_server_prediction_confidence"
+    # Three output panels side by side (a model fills the classifier pair or the regressor one), so the
+    # drift panels below keep their places.
     return [
         row("Predictions and drift: does the traffic still look like the training data?"),
         timeseries_panel(
@@ -310,6 +313,27 @@ def _predictions() -> list[Any]:
             "percentunit",
             stack=True,
             max_=1,
+            w=8,
+        ),
+        timeseries_panel(
+            "Confidence (classifiers)",
+            "Top-class probability of each predicted row, per version: the mean, and the 10th percentile "
+            "(a tenth of the rows were less sure than that). Only rows of model calls that computed "
+            "probabilities count (some request in the micro-batch asked for them): no data while no "
+            "request asks. A drop means the model is less sure of its traffic: look at drift, and after a "
+            "rollout compare the versions.",
+            [
+                Q(
+                    f"sum by (model_version) (rate({conf}_sum{{{SEL}}}[{RI}]))\n"
+                    "/\n"
+                    f"sum by (model_version) (rate({conf}_count{{{SEL}}}[{RI}]))",
+                    "{{model_version}} mean",
+                ),
+                Q(_quantile(0.1, conf, by="le, model_version"), "{{model_version}} p10"),
+            ],
+            "percentunit",
+            max_=1,
+            w=8,
         ),
         timeseries_panel(
             "Predicted values (regressors)",
@@ -318,6 +342,7 @@ def _predictions() -> list[Any]:
             [Q(_quantile(q, "model_server_predicted_value"), f"p{round(q * 100)}") for q in (0.1, 0.5, 0.9)],
             "none",
             min_=None,
+            w=8,
         ),
         timeseries_panel(
             "Feature drift (PSI) by feature",

@@ -1,5 +1,5 @@
-"""The model call itself, in a worker thread: the estimator's predict (and predict_proba), its metrics,
-then the observers.
+"""The model call itself, in a worker thread: the estimator's predict (and predict_proba), its metrics
+(the confidence histogram too, from the probabilities the call computed), then the observers.
 
 ``ModelRuntime`` builds one ``ModelCall`` per loaded model and sends every batch of rows through it
 (the micro-batcher with the gathered rows, or one request's rows when batching is off).
@@ -18,7 +18,7 @@ from ..errors import InvalidInput, ModelFailed
 from ..features import InputSchema, Rows
 from ..metrics import Metrics
 from ..types import Prediction
-from .observers import Observer
+from .observers import BulkHistogram, Observer
 
 log = logging.getLogger("model_server.runtime")
 
@@ -41,6 +41,7 @@ class ModelCall:
         self.metrics = metrics
         self.array_input = array_input
         self.observers = tuple(observers)
+        self._confidence = BulkHistogram(metrics.prediction_confidence)
 
     def __call__(self, rows: Rows, proba: bool, *, record: bool = True) -> Prediction:
         # record=False for the warm-up: a cold first call is not traffic and must not skew the metrics.
@@ -72,6 +73,11 @@ class ModelCall:
             if proba:
                 m.inference_duration.labels(method="predict_proba").observe(t2 - t1)
             m.batch_rows.observe(len(rows))
+            if probabilities is not None:  # only when a request asked: never a predict_proba of our own
+                try:
+                    self._confidence.observe(probabilities.max(axis=1))
+                except Exception:  # monitoring must never fail a prediction
+                    log.exception("recording the prediction confidence failed")
             for observer in self.observers:
                 try:
                     observer.observe(rows, preds)
