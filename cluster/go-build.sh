@@ -3,7 +3,7 @@
 #
 #   cluster/go-build.sh --name NAME --module MODULE --version VERSION --out DIR --pkg PKG [--pkg PKG ...]
 #                       [--ldflags FLAGS] [--tags TAGS] [--nested PATH=MODULE@VERSION ...]
-#                       [--wrap [--main DIR] [--staging VERSION]]
+#                       [--wrap [--main DIR] [--staging VERSION]] [--placeholder FILE ...]
 #
 # Two ways, because `go install MODULE/cmd/x@VERSION` refuses a module whose go.mod has replace
 # directives, and fails on modules whose version list the proxy does not serve:
@@ -15,12 +15,14 @@
 #                   ...) with local folders absent from the module zip, --staging maps each of them to
 #                   the published module at that version; --main copies a main package of ours (CoreDNS
 #                   with only the plugins the cluster uses). Packages are import paths (or `.`).
+# --placeholder writes FILE (relative to the copied module) with a line saying it was left out: for files a
+# module embeds but its zip does not carry (Argo Rollouts' dashboard, built by npm in its own release).
 # Binaries are static (CGO_ENABLED=0) and built with -trimpath; the Go build and module caches are the
 # machine's, so a second build of the same version takes seconds.
 set -euo pipefail
 
 name='' module='' version='' out='' ldflags='' tags='' wrap='' main='' staging=''
-pkgs=() nested=()
+pkgs=() nested=() placeholders=()
 while (($#)); do
   case $1 in
     --name) name=$2; shift 2 ;;
@@ -34,6 +36,7 @@ while (($#)); do
     --wrap) wrap=1; shift ;;
     --main) main=$2; shift 2 ;;
     --staging) staging=$2; shift 2 ;;
+    --placeholder) placeholders+=("$2"); shift 2 ;;
     *) echo "go-build.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -64,6 +67,10 @@ if [[ -z $wrap ]]; then
     mkdir -p "$(dirname "$src/$path")"
     cp -r "$(module_dir "$mv")" "$src/$path"
     chmod -R u+w "$src/$path"
+  done
+  for f in "${placeholders[@]}"; do
+    mkdir -p "$(dirname "$src/$f")"
+    echo "left out of this build (cluster/go-build.sh --placeholder)" >"$src/$f"
   done
   cd "$src"
 else

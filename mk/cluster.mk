@@ -111,6 +111,26 @@ $(ARGOCD_STAMP):
 	mv $(CLUSTER_BIN)/argocd-cmd/cmd $(CLUSTER_BIN)/argocd && rmdir $(CLUSTER_BIN)/argocd-cmd
 	@mkdir -p $(STAMPS) && touch $@
 
+# Argo Rollouts: the controller and the kubectl plugin. The plugin embeds a dashboard that the module zip
+# leaves out (its release builds it with npm): a placeholder page stands in, the dashboard is not used here.
+ARGO_ROLLOUTS_MODULE := github.com/argoproj/argo-rollouts
+ARGO_ROLLOUTS_STAMP  := $(STAMPS)/argo-rollouts-$(ARGO_ROLLOUTS_VERSION)
+$(ARGO_ROLLOUTS_STAMP):
+	GOTOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) nice -n 10 $(GO_BUILD_SH) --name argo-rollouts --module $(ARGO_ROLLOUTS_MODULE) \
+	  --version $(ARGO_ROLLOUTS_VERSION) --placeholder server/static/index.html \
+	  --ldflags '-X $(ARGO_ROLLOUTS_MODULE)/utils/version.version=$(ARGO_ROLLOUTS_VERSION)' \
+	  --out $(CLUSTER_BIN) --pkg ./cmd/rollouts-controller --pkg ./cmd/kubectl-argo-rollouts
+	@mkdir -p $(STAMPS) && touch $@
+
+# The JSON schemas kubeconform checks the chart's Rollout and AnalysisTemplate against, from the CRDs of the
+# same module version (tests/integration/chart/test_crd_schemas.py checks they are current).
+.PHONY: crd-schemas
+crd-schemas: $(VENV)/.installed ## rewrite tests/schemas/crds' Argo Rollouts schemas from ARGO_ROLLOUTS_VERSION's CRDs
+	dir=$$(GOTOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) GOFLAGS=-mod=mod go mod download -json $(ARGO_ROLLOUTS_MODULE)@$(ARGO_ROLLOUTS_VERSION) | \
+	  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && \
+	  $(PY) tests/schemas/crds/from_crds.py tests/schemas/crds $$dir/manifests/crds/rollout-crd.yaml \
+	    $$dir/manifests/crds/analysis-template-crd.yaml
+
 # Our own modules: built in place, rebuilt when their source changes.
 $(CLUSTER_BIN)/pause: cluster/images/pause/main.go cluster/images/pause/go.mod
 	cd cluster/images/pause && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o $@ .
@@ -136,6 +156,7 @@ PROMETHEUS_BASE_IMAGE            := localhost/prometheus
 PROMETHEUS_IMAGE                 := $(PROMETHEUS_BASE_IMAGE):$(PROMETHEUS_VERSION)
 KUBE_STATE_METRICS_IMAGE         := localhost/kube-state-metrics:$(KUBE_STATE_METRICS_VERSION)
 PROMETHEUS_ADAPTER_IMAGE         := localhost/prometheus-adapter:$(PROMETHEUS_ADAPTER_VERSION)
+ARGO_ROLLOUTS_IMAGE := localhost/argo-rollouts:$(ARGO_ROLLOUTS_VERSION)
 MONITORING_IMAGES := $(PROMETHEUS_OPERATOR_IMAGE) $(PROMETHEUS_CONFIG_RELOADER_IMAGE) $(PROMETHEUS_IMAGE) \
   $(KUBE_STATE_METRICS_IMAGE) $(PROMETHEUS_ADAPTER_IMAGE)
 # The GitOps images (cluster/images/argocd/Dockerfile) build on the same Debian base as the server: the
@@ -168,13 +189,14 @@ cluster-images: image-tools $(CLUSTER_BIN)/pause $(COREDNS_STAMP)
 
 # The add-ons the e2e suite installs (cluster/addons/). The Operator starts the config reloader as
 # /bin/prometheus-config-reloader (and Prometheus from /bin), as upstream's images have them: BIN_DIR.
-addon-images: image-tools $(METRICS_SERVER_STAMP) $(MONITORING_STAMPS)
+addon-images: image-tools $(METRICS_SERVER_STAMP) $(MONITORING_STAMPS) $(ARGO_ROLLOUTS_STAMP)
 	$(BUILD_IMAGE) static metrics-server $(METRICS_SERVER_VERSION) $(CLUSTER_BIN)/metrics-server
 	$(BUILD_IMAGE) static prometheus-operator $(PROMETHEUS_OPERATOR_VERSION) $(CLUSTER_BIN)/operator
 	BIN_DIR=/bin $(BUILD_IMAGE) static prometheus-config-reloader $(PROMETHEUS_OPERATOR_VERSION) $(CLUSTER_BIN)/prometheus-config-reloader
 	BIN_DIR=/bin $(BUILD_IMAGE) static prometheus $(PROMETHEUS_VERSION) $(CLUSTER_BIN)/prometheus
 	$(BUILD_IMAGE) static kube-state-metrics $(KUBE_STATE_METRICS_VERSION) $(CLUSTER_BIN)/kube-state-metrics
 	$(BUILD_IMAGE) static prometheus-adapter $(PROMETHEUS_ADAPTER_VERSION) $(CLUSTER_BIN)/adapter
+	BIN_DIR=/bin $(BUILD_IMAGE) static argo-rollouts $(ARGO_ROLLOUTS_VERSION) $(CLUSTER_BIN)/rollouts-controller
 
 # Argo CD's image carries the module's git and gpg wrappers, which its repo server calls by name.
 gitops-images: image-tools $(if $(filter 1,$(LOCAL_BASE)),python-base-image) $(ARGOCD_STAMP) $(HELM_STAMP) \
@@ -228,10 +250,13 @@ e2e-preflight: $(KUBECTL_STAMP)
 # Loaded by what KUBECONFIG points at: this machine's containerd, or kind (cluster/images/load.sh).
 e2e-load: e2e-preflight images venv
 	KUBECONFIG="$(E2E_KUBECONFIG)" CLUSTER_BIN=$(CLUSTER_BIN) cluster/images/load.sh \
-	  "$$(cat $(SERVER_IMAGE_REF))" $(METRICS_SERVER_IMAGE) $(MONITORING_IMAGES) $(GITOPS_IMAGES) $(E2E_IMAGES)
+	  "$$(cat $(SERVER_IMAGE_REF))" $(METRICS_SERVER_IMAGE) $(MONITORING_IMAGES) $(GITOPS_IMAGES) $(ARGO_ROLLOUTS_IMAGE) $(E2E_IMAGES)
 	KUBECONFIG="$(E2E_KUBECONFIG)" CLUSTER_BIN=$(CLUSTER_BIN) METRICS_SERVER_IMAGE=$(METRICS_SERVER_IMAGE) \
 	  cluster/addons.sh
-	@# The two stacks install side by side: each mostly waits for its pods to become ready.
+	@# The three stacks install side by side: each mostly waits for its pods to become ready.
+	KUBECONFIG="$(E2E_KUBECONFIG)" CLUSTER_BIN=$(CLUSTER_BIN) PY=$(PY) ARGO_ROLLOUTS_MODULE=$(ARGO_ROLLOUTS_MODULE) \
+	  ARGO_ROLLOUTS_VERSION=$(ARGO_ROLLOUTS_VERSION) ARGOCD_GO_TOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) \
+	  ARGO_ROLLOUTS_IMAGE=$(ARGO_ROLLOUTS_IMAGE) cluster/addons-rollouts.sh & rollouts=$$!; \
 	KUBECONFIG="$(E2E_KUBECONFIG)" CLUSTER_BIN=$(CLUSTER_BIN) PY=$(PY) ARGOCD_MODULE=$(ARGOCD_MODULE) \
 	  ARGOCD_VERSION=$(ARGOCD_VERSION) ARGOCD_GO_TOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) ARGOCD_IMAGE=$(ARGOCD_IMAGE) \
 	  ARGOCD_REDIS_IMAGE=$(ARGOCD_REDIS_IMAGE) cluster/addons-argocd.sh & argocd=$$!; \
@@ -241,7 +266,7 @@ e2e-load: e2e-preflight images venv
 	  PROMETHEUS_BASE_IMAGE=$(PROMETHEUS_BASE_IMAGE) PROMETHEUS_IMAGE=$(PROMETHEUS_IMAGE) PROMETHEUS_VERSION=$(PROMETHEUS_VERSION) \
 	  KUBE_STATE_METRICS_IMAGE=$(KUBE_STATE_METRICS_IMAGE) PROMETHEUS_ADAPTER_IMAGE=$(PROMETHEUS_ADAPTER_IMAGE) \
 	  cluster/addons-monitoring.sh; monitoring=$$?; \
-	wait $$argocd && exit $$monitoring
+	wait $$rollouts && wait $$argocd && exit $$monitoring
 
 e2e: venv demo $(HELM_STAMP) e2e-load ## run tests/e2e against KUBECONFIG (default: the local cluster)
 	KUBECONFIG="$(E2E_KUBECONFIG)" PATH="$(CLUSTER_BIN):$$PATH" E2E_SERVER_IMAGE="$$(cat $(SERVER_IMAGE_REF))" \
