@@ -8,6 +8,8 @@ Sources: monitoring/mixin/. Outputs (never edited by hand):
     charts/platform-monitoring/files/prometheus-rules.yaml  one Prometheus rule file (groups: [...]),
                                                             in the chart's PrometheusRule
     monitoring/values/prometheus-adapter.yaml               the custom-metric rule for the HPA
+    charts/model-server/files/canary-analysis.yaml          the canary checks, in the model chart's
+                                                            AnalysisTemplate
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from mixin import adapter, rules
+from mixin import adapter, analysis, rules
 from mixin.dashboards import model, platform
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +54,8 @@ def outputs() -> dict[Path, str]:
         FILES / "prometheus-rules.yaml": HEADER.format(src="rules.py") + to_yaml(rules.rule_file()),
         ROOT / "monitoring" / "values" / "prometheus-adapter.yaml": HEADER.format(src="adapter.py")
         + to_yaml(adapter.values()),
+        ROOT / "charts" / "model-server" / "files" / "canary-analysis.yaml": HEADER.format(src="analysis.py")
+        + to_yaml(analysis.analysis_file()),
     }
     for board in (model.dashboard(), platform.dashboard()):
         out[FILES / "dashboards" / f"{board['uid']}.json"] = to_json(board)

@@ -98,3 +98,15 @@ def sli_record(slo: SLO, window: str) -> str:
 
 POD_MODEL_INFO = "namespace_pod:model_server_model:info"
 HPA_MODEL_INFO = "namespace_horizontalpodautoscaler:model_server_model:info"
+
+
+# Canary analysis (charts/model-server, `rollout.strategy: canary`; mixin/analysis.py). A canary fails
+# its analysis when it burns an SLO's error budget at the page-now rate (the first FAST_BURN window's
+# factor, 14.4: 2% of a 30-day budget in an hour), when its predicted classes differ from the stable
+# version's on the same traffic by a PSI of DRIFT_ALERT or more, or when its mean top-class confidence
+# is CANARY_CONFIDENCE_DROP below the stable version's.
+CANARY_BURN_FACTOR = FAST_BURN[0].factor
+CANARY_CONFIDENCE_DROP = 0.1
+# Fewer predicted rows than this in the window and the class PSI is not judged: with a handful of rows
+# the shares are noise (20 rows of three balanced classes already give PSI ~0.05).
+CANARY_MIN_ROWS = 100

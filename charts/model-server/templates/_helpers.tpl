@@ -189,6 +189,21 @@ rendering a single template (`helm template -s`, helm-unittest) checks its own v
 {{- end }}
 {{- end }}
 
+{{- define "model-server.validateRollout" -}}
+{{- if eq .Values.rollout.strategy "canary" }}
+{{- if not .Values.monitoring.serviceMonitor.enabled }}
+{{- fail "rollout.strategy=canary needs monitoring.serviceMonitor.enabled: the canary analysis reads the metrics Prometheus scrapes from the new pods" }}
+{{- end }}
+{{- $last := 0 }}
+{{- range .Values.rollout.canary.steps }}
+{{- if le (int .) $last }}
+{{- fail (printf "rollout.canary.steps must rise (got %v): each step gives the new version more traffic" $.Values.rollout.canary.steps) }}
+{{- end }}
+{{- $last = int . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{- define "model-server.validateAutoscaling" -}}
 {{- $a := .Values.autoscaling }}
 {{- if gt (int $a.minReplicas) (int $a.maxReplicas) }}
