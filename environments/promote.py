@@ -520,7 +520,27 @@ def cmd_promote(root: Path, args: argparse.Namespace) -> int:
     print(f"{dst.name}/{args.model}: {what} {describe(release)}")
     if not dst.automated:
         print(f"{dst.name} syncs manually: after the merge run `argocd app sync {dst.name}-{args.model}`")
+    if strategy(root, dst, args.model) == "canary":
+        rollout = f"{args.model}-model-server -n {dst.namespace}"
+        print(
+            f"{dst.name} releases by canary: the new version takes traffic in steps, each judged by its "
+            f"analysis (docs/operations/canary.md).\n"
+            f"  watch:   kubectl argo rollouts get rollout {rollout} --watch\n"
+            f"  abort:   kubectl argo rollouts abort {rollout}\n"
+            f"  promote: kubectl argo rollouts promote {rollout}"
+        )
     return 0
+
+
+def strategy(root: Path, env: Environment, model: str) -> str:
+    """The model's rollout.strategy in ``env``, as Helm merges its value files (the last one that sets
+    it wins; the chart's default is rolling)."""
+    found = "rolling"
+    for path in (root / "environments" / "common.yaml", env.path / "values.yaml", env.model_file(model)):
+        if path.is_file():
+            data = yaml.safe_load(path.read_text()) or {}
+            found = ((data.get("rollout") or {}).get("strategy")) or found
+    return found
 
 
 def entry_env(envs: dict[str, Environment], name: str, what: str) -> Environment:

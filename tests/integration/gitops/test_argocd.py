@@ -13,7 +13,10 @@ from support.kube import kube_versions, kubeconform
 from support.paths import ROOT
 from support.tools import run
 
-SEMVER = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+$")
+SEMVER = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+$")
+APPS_VALUES = yaml.safe_load((ROOT / "argocd" / "apps" / "values.yaml").read_text())
+# The one other Git repository argocd/ names: Argo Rollouts' release manifests, at a pinned tag.
+ROLLOUTS_REPO = APPS_VALUES["rollouts"]["repoURL"]
 
 
 def wave(obj: dict[str, Any]) -> int:
@@ -46,14 +49,15 @@ def test_the_root_application_is_the_only_place_the_git_url_is_written(
     # Every other file under argocd/ takes it from the root Application's build environment.
     for path in (ROOT / "argocd").rglob("*"):
         if path.is_file() and path != ROOT_APP:
-            assert "github.com" not in path.read_text(), f"{path} writes a Git URL of its own"
+            text = path.read_text().replace(ROLLOUTS_REPO, "")
+            assert "github.com" not in text, f"{path} writes a Git URL of its own"
     # ... and every object the root renders points at exactly that repository and revision.
     revision = root_app["spec"]["source"]["targetRevision"]
     seen = 0
     for obj in platform:
         text = yaml.safe_dump(obj)
         for found in re.findall(r"repoURL: (\S+)", text):
-            if "github.com" in found:
+            if "github.com" in found and found != ROLLOUTS_REPO:
                 assert found == url
                 seen += 1
         for found in re.findall(r"(?:targetRevision|revision): (\S+)", text):
@@ -83,7 +87,10 @@ def test_projects_come_first_then_the_monitoring_stack_then_the_models(
     adapter = waves[("Application", "prometheus-adapter")]
     rules = waves[("Application", "platform-monitoring")]
     models = waves[("ApplicationSet", "models")]
+    rollouts = waves[("Application", "argo-rollouts")]
     assert max(projects) < stack < adapter < models
+    # the Rollout and AnalysisTemplate CRDs before any model renders them
+    assert max(projects) < rollouts < models
     # the platform's PrometheusRule needs the stack's CRDs; its alerts cover the models from their start
     assert stack < rules < models
 
@@ -103,8 +110,14 @@ def test_the_monitoring_stack_is_pinned_and_reads_its_values_from_monitoring(
     root_app: dict[str, Any], platform: list[dict[str, Any]]
 ) -> None:
     apps = {a["metadata"]["name"]: a for a in by_kind(platform, "Application")}
-    assert set(apps) == {"kube-prometheus-stack", "prometheus-adapter", "platform-monitoring"}
+    assert set(apps) == {
+        "kube-prometheus-stack",
+        "prometheus-adapter",
+        "platform-monitoring",
+        "argo-rollouts",
+    }
     apps.pop("platform-monitoring")  # from this repository: test_the_platform_monitoring_release_...
+    apps.pop("argo-rollouts")  # from its Git tag: test_argo_rollouts_is_the_version_the_local_cluster_runs
     for name, app in apps.items():
         chart, values = app["spec"]["sources"]
         assert chart["chart"] == name
@@ -185,9 +198,43 @@ def test_monitoring_disabled_leaves_the_projects_and_the_applicationset(root_app
         ("AppProject", "models"),
         ("AppProject", "platform"),
         ("ApplicationSet", "models"),
+        ("Application", "argo-rollouts"),
     }
     assert with_stack - {(o["kind"], o["metadata"]["name"]) for o in without} == {
         ("Application", "kube-prometheus-stack"),
         ("Application", "prometheus-adapter"),
         ("Application", "platform-monitoring"),
     }
+
+
+def test_argo_rollouts_is_the_version_the_local_cluster_runs(platform: list[dict[str, Any]]) -> None:
+    """The platform project installs Argo Rollouts from its release tag, the version mk/tools.mk builds for
+    the local cluster and whose CRDs the chart is validated against; `rollouts.enabled=false` leaves it out
+    and the platform project no longer names its repository."""
+    tools = (ROOT / "mk" / "tools.mk").read_text()
+    pinned = re.search(r"^ARGO_ROLLOUTS_VERSION\s*:=\s*(\S+)", tools, re.M)
+    assert pinned
+    apps = {a["metadata"]["name"]: a for a in by_kind(platform, "Application")}
+    app = apps["argo-rollouts"]
+    assert app["spec"]["source"] == {
+        "repoURL": ROLLOUTS_REPO,
+        "targetRevision": pinned[1],
+        "path": "manifests/cluster-install",
+    }
+    assert app["spec"]["project"] == "platform"
+    assert app["spec"]["destination"]["namespace"] == "argo-rollouts"
+    project = next(p for p in by_kind(platform, "AppProject") if p["metadata"]["name"] == "platform")
+    assert ROLLOUTS_REPO in project["spec"]["sourceRepos"]
+    assert {"server": "https://kubernetes.default.svc", "namespace": "argo-rollouts"} in project["spec"][
+        "destinations"
+    ]
+    models = next(p for p in by_kind(platform, "AppProject") if p["metadata"]["name"] == "models")
+    kinds = {(k["group"], k["kind"]) for k in models["spec"]["namespaceResourceWhitelist"]}
+    assert {("argoproj.io", "Rollout"), ("argoproj.io", "AnalysisTemplate")} <= kinds
+
+
+def test_rollouts_disabled_leaves_argo_rollouts_out(root_app: dict[str, Any]) -> None:
+    without = load_all(render_root(root_app, extra=["--set=rollouts.enabled=false"]))
+    assert "argo-rollouts" not in {o["metadata"]["name"] for o in by_kind(without, "Application")}
+    platform = next(p for p in by_kind(without, "AppProject") if p["metadata"]["name"] == "platform")
+    assert ROLLOUTS_REPO not in platform["spec"]["sourceRepos"]

@@ -118,6 +118,27 @@ def test_promotion_copies_the_release_and_changes_nothing_else(repo: Repo) -> No
     assert staging["model"] == dev["model"] and staging["image"] == dev["image"]
 
 
+def test_a_promotion_into_a_canary_environment_says_how_to_watch_abort_and_promote(repo: Repo) -> None:
+    """prod releases by canary (rollout.strategy in its values.yaml), staging by rolling update: only the
+    promotion into prod prints the Argo Rollouts commands, for the Rollout the chart names."""
+    release_to_dev(repo)
+    to_staging = repo.promote("promote", "--model", "iris-classifier", "--from", "dev", "--to", "staging")
+    assert to_staging.returncode == 0, to_staging.stderr
+    assert "canary" not in to_staging.stdout
+    repo.commit("promote to staging")
+    to_prod = repo.promote("promote", "--model", "iris-classifier", "--from", "staging", "--to", "prod")
+    assert to_prod.returncode == 0, to_prod.stderr
+    lines = to_prod.stdout.splitlines()
+    assert "prod releases by canary" in to_prod.stdout
+    for verb in ("get rollout", "abort", "promote"):
+        assert any(
+            f"kubectl argo rollouts {verb} iris-classifier-model-server -n models-prod" in ln for ln in lines
+        ), (
+            verb,
+            lines,
+        )
+
+
 def test_promoting_twice_is_a_no_op(repo: Repo) -> None:
     done = repo.promote("promote", "--model", "iris-classifier", "--from", "staging", "--to", "prod")
     assert done.returncode == 0, done.stderr
