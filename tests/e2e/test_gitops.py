@@ -6,13 +6,15 @@ Scenario (one module-scoped fixture, the tests in order on one worker, about fiv
   Git every 10 s); a Git server runs in the cluster (cluster/images/git-server) and this checkout is
   pushed to it as a fork would be: one commit with the files as they are, then one commit that points
   the fork at this cluster (the Git URL in the root Application, the image the cluster has, requests
-  and replica floors a two-core node holds, and `monitoring.enabled=false` because `make e2e` runs the
-  monitoring stack itself and its chart repository is unreachable here);
+  and replica floors a two-core node holds, prod's canary analysis measured every few seconds instead
+  of every 30, and `monitoring.enabled=false` and `rollouts.enabled=false` because `make e2e` installs
+  the monitoring stack and Argo Rollouts itself and their repositories are unreachable here);
 - the bootstrap is the one docs/operations/gitops.md gives: the argocd-cm patch, then the root
   Application, applied with kubectl; the prod sync and prod's token Secret are the documented manual
   steps; releases move with environments/promote.py (what `make promote` runs), each a commit pushed.
 Everything asserted is read from what Argo CD's controllers wrote (Application and ApplicationSet
-status) and from the cluster's Deployments, never from our own files' expansion.
+status) and from the cluster's Deployments and prod's Rollouts (prod releases by canary), never from
+our own files' expansion.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_widt
 # What the fork commit sets for a two-core node: every model's CPU and memory requests, and the HPAs'
 # floor (staging 2 and prod 3 replicas of two models would not fit beside the rest of the suite).
 LOCAL_REQUESTS = {"cpu": "50m", "memory": "128Mi"}
+# ... and prod's canary analysis: one measurement per step after three scrapes, not three 30 s apart.
+LOCAL_ANALYSIS = {"initialDelay": "15s", "interval": "5s", "count": 1, "window": "30s"}
 # Argo CD polls every 10 s here (cluster/addons/argocd/settings.yaml); a rollout of one pod takes
 # seconds more. The waits are bounds, not expectations.
 SYNC_TIMEOUT = 180
@@ -98,7 +102,10 @@ def fork_for_this_cluster(repo: WorkingCopy, git_url: str, image: Image) -> None
     this two-core test cluster needs."""
     root = repo.read_yaml("argocd/bootstrap/root-application.yaml")
     root["spec"]["source"]["repoURL"] = git_url
-    root["spec"]["source"]["helm"]["parameters"].append({"name": "monitoring.enabled", "value": "false"})
+    root["spec"]["source"]["helm"]["parameters"] += [
+        {"name": "monitoring.enabled", "value": "false"},
+        {"name": "rollouts.enabled", "value": "false"},
+    ]
     repo.write_yaml("argocd/bootstrap/root-application.yaml", root)
     common = repo.read_yaml("environments/common.yaml")
     common["image"]["repository"] = image.repository
@@ -110,6 +117,9 @@ def fork_for_this_cluster(repo: WorkingCopy, git_url: str, image: Image) -> None
             values["autoscaling"].update(minReplicas=1, maxReplicas=2)
         if values.get("podDisruptionBudget", {}).get("enabled"):
             values["podDisruptionBudget"]["minAvailable"] = 1
+        if values.get("rollout", {}).get("strategy") == "canary":
+            values["rollout"]["canary"] = {"analysis": dict(LOCAL_ANALYSIS)}
+            values.setdefault("monitoring", {})["serviceMonitor"] = {"interval": "5s", "scrapeTimeout": "4s"}
         repo.write_yaml(f"environments/{env}/values.yaml", values)
         for model in (MODEL, REGRESSOR):
             name = f"environments/{env}/models/{model}.yaml"
@@ -125,9 +135,26 @@ def deployment(env: str, model: str) -> dict[str, Any] | None:
     return found["items"][0] if found["items"] else None
 
 
+def rollout(env: str, model: str) -> dict[str, Any] | None:
+    found = kubectl_json(
+        "get", "rollouts", "-n", namespace_of(env), "-l", f"app.kubernetes.io/instance={model}"
+    )
+    return found["items"][0] if found["items"] else None
+
+
 def serving_version(env: str, model: str) -> str | None:
-    """The model version a Deployment runs once its rollout is complete (every replica updated and
-    ready), else None."""
+    """The model version a release runs once its rollout is complete, else None: for a Deployment, every
+    replica updated and ready; for a canary's Rollout, Healthy with the newest revision stable, and the
+    version its ready pods carry."""
+    r = rollout(env, model)
+    if r is not None:
+        status = r.get("status") or {}
+        if status.get("phase") != "Healthy" or status.get("stableRS") != status.get("currentPodHash"):
+            return None
+        selector = f"app.kubernetes.io/instance={model},rollouts-pod-template-hash={status['stableRS']}"
+        running = kubectl_json("get", "pods", "-n", namespace_of(env), "-l", selector)["items"]
+        versions = {p["metadata"]["labels"]["model-server.io/model-version"] for p in running}
+        return versions.pop() if len(versions) == 1 else None
     d = deployment(env, model)
     if d is None:
         return None
@@ -261,7 +288,7 @@ def test_the_root_application_syncs_the_projects_and_the_applicationset(platform
         ("AppProject", "models"),
         ("AppProject", "platform"),
         ("ApplicationSet", "models"),
-    }, "monitoring.enabled=false leaves the monitoring Applications out; nothing else is created"
+    }, "monitoring.enabled=false and rollouts.enabled=false leave the platform's Applications out"
     projects = {
         p["metadata"]["name"]: p for p in kubectl_json("get", "appprojects", "-n", ARGOCD_NAMESPACE)["items"]
     }
@@ -423,8 +450,23 @@ def test_promotion_reaches_staging_by_itself_and_prod_only_with_a_sync(platform:
 
     out = argocd("app", "sync", f"prod-{MODEL}", "--timeout", "240", kubeconfig=platform.kubeconfig)
     show(f"argocd app sync prod-{MODEL} --core", out)
-    wait_synced(f"prod-{MODEL}", sha)
+    app = wait_synced(f"prod-{MODEL}", sha)
     wait_serving("prod", MODEL, "2.0.0")
+    # Prod released 2.0.0 as a canary: Argo CD reports the Rollout's own health, and each step's
+    # analysis ran against the cluster's Prometheus and passed.
+    health = {
+        (r["kind"], r["name"]): (r.get("health") or {}).get("status") for r in app["status"]["resources"]
+    }
+    assert health[("Rollout", f"{MODEL}-model-server")] == "Healthy", health
+    runs = kubectl_json("get", "analysisruns", "-n", namespace_of("prod"))["items"]
+    mine = [r for r in runs if r["metadata"]["name"].startswith(f"{MODEL}-model-server-")]
+    assert sorted(r["status"]["phase"] for r in mine) == ["Successful", "Successful"], [
+        r["status"] for r in mine
+    ]
+    show(
+        f"kubectl argo rollouts get rollout {MODEL}-model-server -n models-prod",
+        kubectl("argo", "rollouts", "get", "rollout", f"{MODEL}-model-server", "-n", namespace_of("prod")),
+    )
     assert predict("prod", MODEL, headers={"Authorization": f"Bearer {TOKEN}"})["model_version"] == "2.0.0"
     assert serving_version("prod", REGRESSOR) == "1.0.0"
 

@@ -11,7 +11,10 @@ chart scenarios pin), then serves
 - anything else: 404.
 It prints `ARCHIVE <path> <sha256> <bytes>` once the archive is written. `--version 2.0.0` serves the
 same model as another version of it (its metadata says 2.0.0): a second release of the model, for
-rollouts from one version to the next.
+rollouts from one version to the next. `--drifted 3.0.0` also serves `/<name>-3.0.0.tar.gz`: the same
+trees with their class labels rotated (what a training run with shifted labels would produce), so the
+version loads, answers fast and confidently, and predicts other classes than the first on the same rows:
+a bad release that only its predictions give away. Each archive gets its own `ARCHIVE` line.
 """
 
 from __future__ import annotations
@@ -26,29 +29,61 @@ import sys
 from pathlib import Path
 
 
+def publish(bundle: Path, version: str, work: Path) -> dict[str, bytes]:
+    """Archive ``bundle`` (as ``version`` when given); print its ARCHIVE line; {path: bytes}."""
+    meta = json.loads((bundle / "metadata.json").read_text())
+    if version:
+        copy = work / f"bundle-{version}"
+        shutil.copytree(bundle, copy)
+        meta["version"] = version
+        (copy / "metadata.json").write_text(json.dumps(meta, indent=2))
+        bundle = copy
+    name = f"{meta['name']}-{meta['version']}.tar.gz"
+    path = work / name
+    subprocess.run(["model-server", "archive", str(bundle), str(path)], check=True)
+    data = path.read_bytes()
+    print(f"ARCHIVE /{name} {hashlib.sha256(data).hexdigest()} {len(data)}", flush=True)
+    return {f"/{name}": data}
+
+
+def drift(bundle: Path, dst: Path) -> Path:
+    """A copy of a classifier bundle whose model names every prediction by the next class: classes_
+    rotated, the metadata's classes and checksum to match (the server checks both at load)."""
+    import numpy as np
+    import skops.io as sio
+
+    shutil.copytree(bundle, dst)
+    meta = json.loads((dst / "metadata.json").read_text())
+    artifact = dst / meta["artifact"]["file"]
+    model = sio.load(artifact, trusted=meta.get("untrusted_types", []))
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    final.classes_ = np.roll(final.classes_, 1)
+    sio.dump(model, artifact)
+    meta["classes"] = [str(c) for c in final.classes_]
+    meta["artifact"]["sha256"] = hashlib.sha256(artifact.read_bytes()).hexdigest()
+    (dst / "metadata.json").write_text(json.dumps(meta, indent=2))
+    return dst
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="bundleserver")
     p.add_argument("--bundle", type=Path, required=True)
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--dir", type=Path, default=Path("/tmp"))
     p.add_argument("--version", default="", help="serve the bundle as this version of its model")
+    p.add_argument(
+        "--drifted", default="", help="also serve a copy with rotated class labels as this version"
+    )
     args = p.parse_args(argv)
-    meta = json.loads((args.bundle / "metadata.json").read_text())
-    if args.version:
-        copy = args.dir / f"bundle-{args.version}"
-        shutil.copytree(args.bundle, copy)
-        meta["version"] = args.version
-        (copy / "metadata.json").write_text(json.dumps(meta, indent=2))
-        args.bundle = copy
-    name = f"{meta['name']}-{meta['version']}.tar.gz"
-    path = args.dir / name
-    subprocess.run(["model-server", "archive", str(args.bundle), str(path)], check=True)
-    data = path.read_bytes()
-    print(f"ARCHIVE /{name} {hashlib.sha256(data).hexdigest()} {len(data)}", flush=True)
+    archives: dict[str, bytes] = {}
+    archives.update(publish(args.bundle, args.version, args.dir))
+    if args.drifted:
+        archives.update(publish(drift(args.bundle, args.dir / "drifted"), args.drifted, args.dir))
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.path not in (f"/{name}", f"/broken/{name}"):
+            data = archives.get(self.path.removeprefix("/broken"))
+            if data is None:
                 self.send_error(404)
                 return
             self.send_response(200)

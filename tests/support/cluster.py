@@ -327,9 +327,10 @@ def bundle_server(image: Image, *args: str) -> list[dict[str, Any]]:
                         "periodSeconds": 1,
                     },
                     "securityContext": RESTRICTED_CONTAINER,
+                    # --drifted loads the model with scikit-learn in this process.
                     "resources": {
                         "requests": {"cpu": "20m", "memory": "64Mi"},
-                        "limits": {"memory": "256Mi"},
+                        "limits": {"memory": "384Mi"},
                     },
                     "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
                 }
@@ -346,17 +347,28 @@ def bundle_server(image: Image, *args: str) -> list[dict[str, Any]]:
     return [pod, service]
 
 
-def serve_bundle(namespace: str, image: Image, *args: str) -> tuple[str, str, int]:
-    """Start `bundle_server` and wait until it serves: (the archive's URL, its sha256, its size)."""
+def serve_bundles(namespace: str, image: Image, *args: str) -> dict[str, tuple[str, str, int]]:
+    """Start `bundle_server` and wait until it serves: {version: (the archive's URL, its sha256, its
+    size)}, one per archive it serves (`--drifted 3.0.0` adds one)."""
     apply(namespace, *bundle_server(image, *args))
     wait_until(
         lambda: condition(kubectl_json("get", "pod", "-n", namespace, "bundles"), "Ready") == "True",
         120,
         "the bundle server to serve the archive",
     )
-    [line] = [x for x in kubectl("logs", "-n", namespace, "bundles").splitlines() if x.startswith("ARCHIVE")]
-    _, path, sha256, size = line.split()
-    return f"http://bundles.{namespace}.svc.cluster.local:8080{path}", sha256, int(size)
+    found: dict[str, tuple[str, str, int]] = {}
+    for line in kubectl("logs", "-n", namespace, "bundles").splitlines():
+        if line.startswith("ARCHIVE"):
+            _, path, sha256, size = line.split()
+            version = path.removesuffix(".tar.gz").rsplit("-", 1)[1]
+            found[version] = (f"http://bundles.{namespace}.svc.cluster.local:8080{path}", sha256, int(size))
+    return found
+
+
+def serve_bundle(namespace: str, image: Image, *args: str) -> tuple[str, str, int]:
+    """`serve_bundles` of one archive: (its URL, its sha256, its size)."""
+    [archive] = serve_bundles(namespace, image, *args).values()
+    return archive
 
 
 def finished_pod(namespace: str, name: str, timeout: float) -> dict[str, Any]:

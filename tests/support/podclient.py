@@ -56,6 +56,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--connection", choices=("keep-alive", "close"), default="keep-alive")
     p.add_argument("--token-file", default="", help="send the first token of this file as a bearer token")
     p.add_argument("--token", default="", help="send this bearer token")
+    p.add_argument(
+        "--probabilities",
+        action="store_true",
+        help="ask the named protocol for class probabilities too (POST /predict?probabilities=true)",
+    )
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     p.add_argument("--wait-ready", type=float, default=60.0, help="seconds to wait for the model metadata")
     args = p.parse_args(argv)
@@ -101,7 +106,7 @@ def request(
         return resp.status, raw.decode(errors="replace")[:200]
 
 
-def bodies(model: str, meta: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+def bodies(model: str, meta: dict[str, Any], probabilities: bool = False) -> dict[str, tuple[str, Any]]:
     row = {spec["name"]: SAMPLE[spec["datatype"]] for spec in meta["inputs"]}
     v2 = {
         "inputs": [
@@ -110,7 +115,7 @@ def bodies(model: str, meta: dict[str, Any]) -> dict[str, tuple[str, Any]]:
         ]
     }
     return {
-        "named": ("/predict", {"instances": [row]}),
+        "named": ("/predict?probabilities=true" if probabilities else "/predict", {"instances": [row]}),
         "v1": (f"/v1/models/{model}:predict", {"instances": [list(row.values())]}),
         "v2": (f"/v2/models/{model}/infer", v2),
     }
@@ -281,7 +286,7 @@ def main(argv: list[str]) -> int:
         time.sleep(0.5)
 
     protocols = [p for p in args.protocols.split(",") if p]
-    http_bodies = bodies(args.model, meta)
+    http_bodies = bodies(args.model, meta, args.probabilities)
     plan = {p: grpc_request(args.model, meta) if p == "grpc" else http_bodies[p] for p in protocols}
     counts = Counts(protocols)
     budget: Counter[str] = Counter()
