@@ -93,10 +93,20 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadScopeSch
     return _SharedScenarioScheduling(config, log)
 
 
+# Single tests of minutes each (an HPA's windows, canary analyses, rollouts under load).
+LONG_MODULES = ("tests/e2e/test_autoscaling.py", "tests/e2e/test_canary.py", "tests/e2e/test_rollouts.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The shared scenarios first: each is the longest run of one worker, so starting them at once
-    (the scheduler hands out work in collection order) keeps them off the suite's critical path."""
-    items.sort(key=lambda item: not item.nodeid.split("::", 1)[0].endswith(SHARED_SCENARIO_MODULES))
+    """The shared scenarios first, then the long single tests: the scheduler hands out work in
+    collection order, so starting the longest runs at once keeps them off the suite's critical path
+    and leaves the short tests to fill the workers' gaps."""
+
+    def rank(item: pytest.Item) -> int:
+        module = item.nodeid.split("::", 1)[0]
+        return 0 if module.endswith(SHARED_SCENARIO_MODULES) else 1 if module.endswith(LONG_MODULES) else 2
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session", autouse=True)

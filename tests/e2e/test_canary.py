@@ -2,9 +2,9 @@
 chart's AnalysisTemplate asks the cluster's Prometheus about the new version's pods before each next
 step.
 
-Each test installs the release with `rollout.strategy: canary` (three replicas, steps 25% and 50%,
-analyses every few seconds instead of every 30 s so the test fits its budget; the checks and their
-bounds are the chart's own), with 1.0.0 from the image, and two clients sending predictions with
+Each test installs the release with charts/model-server/ci/canary-values.yaml (three replicas, steps 25%
+and 50%; analyses every few seconds instead of every 30 s so the test fits its budget, the checks and
+their bounds the chart's own), with 1.0.0 from the image, and two clients sending predictions with
 probabilities through the Service without pause (so every check, confidence included, has data).
 Then `helm upgrade` to
 - 2.0.0, the same model as a new version: every analysis passes, the Rollout is promoted to 100% and
@@ -22,13 +22,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+import yaml
 from support.cluster import (
+    CHART,
     Image,
     condition,
     helm_install,
     kubectl,
     kubectl_json,
     pods,
+    port_forward,
     release_selector,
     serve_bundles,
     service_url,
@@ -36,6 +40,10 @@ from support.cluster import (
     stop_client,
     wait_until,
 )
+from support.prometheus import PrometheusAPI
+
+# An install, the first scrape of its new ServiceMonitor, and an upgrade through analyses every 10 s.
+pytestmark = pytest.mark.timeout(480)
 
 RELEASE = "iris"
 MODEL = "iris-classifier"
@@ -55,25 +63,28 @@ WARM_SECONDS = 15
 
 
 def values(image: Image, **extra: Any) -> dict[str, Any]:
+    """charts/model-server/ci/canary-values.yaml as it is, but for what a two-core node shared by the
+    suite needs: small CPU requests, probes every second, scrapes every 5 s and analyses every 10 s."""
+    scenario = yaml.safe_load((CHART / "ci" / "canary-values.yaml").read_text())
+    assert scenario["rollout"]["canary"]["steps"] == [25, 50] and scenario["replicaCount"] == 3
+    scenario["rollout"]["canary"]["analysis"] = {
+        # Two or three scrapes before the first measurement; two measurements per step over 30 s.
+        "initialDelay": "20s",
+        "interval": "10s",
+        "count": 2,
+        "window": "30s",
+    }
+    scenario["monitoring"] = {
+        "serviceMonitor": {"enabled": True, "interval": f"{SCRAPE_SECONDS}s", "scrapeTimeout": "4s"},
+        "releaseLabel": "kube-prometheus-stack",
+    }
     return {
+        **scenario,
         **image.values(),
-        "replicaCount": 3,
         "resources": {"requests": {"cpu": "50m"}},
         "probes": {
             "startup": {"periodSeconds": 1, "failureThreshold": 300},
             "readiness": {"periodSeconds": 1},
-        },
-        "monitoring": {
-            "serviceMonitor": {"enabled": True, "interval": f"{SCRAPE_SECONDS}s", "scrapeTimeout": "4s"},
-            "releaseLabel": "kube-prometheus-stack",
-        },
-        "rollout": {
-            "strategy": "canary",
-            "canary": {
-                "steps": [25, 50],
-                # Three scrapes before the first measurement, two measurements per step over 30 s windows.
-                "analysis": {"initialDelay": "15s", "interval": "10s", "count": 2, "window": "30s"},
-            },
         },
         **extra,
     }
@@ -117,6 +128,18 @@ def install_stable(namespace: str, image: Image, drifted: bool = False) -> dict[
         240,
         "the first Rollout to be Healthy with three ready pods of 1.0.0",
     )
+    # As on a cluster where the release has served for a while: Prometheus scrapes its pods (the
+    # ServiceMonitor is new, so its scrape job comes with the next configuration reload), and the
+    # stable version's series exist for the analysis to compare the canary's with.
+    with port_forward("monitoring", "service/kube-prometheus-stack-prometheus", 9090) as prometheus:
+        api = PrometheusAPI(prometheus)
+        query = f'count(up{{namespace="{namespace}", rollouts_pod_template_hash!=""}} == 1)'
+        wait_until(
+            lambda: [r for r in api.query(query) if r["value"][1] == "3"],
+            180,
+            "Prometheus to scrape the three pods of 1.0.0",
+            interval=2,
+        )
     url = service_url(RELEASE, namespace)
     for name, args in CLIENTS.items():
         start_client(namespace, image, url, MODEL, *args, name=name)

@@ -35,6 +35,7 @@ ELSEWHERE = {
     "ci/url-hpa-pdb-netpol-values.yaml": "test_url_scenario.py",
     "examples/pvc-values.yaml": "test_pvc_source.py",
     "examples/bucket-values.yaml": "test_bucket_source.py",
+    "ci/canary-values.yaml": "test_canary.py",
 }
 # Needs a system this cluster does not have: named in the docs with the reason.
 EXTERNAL = (
