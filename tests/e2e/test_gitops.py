@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -450,14 +451,15 @@ def test_promotion_reaches_staging_by_itself_and_prod_only_with_a_sync(platform:
 
     out = argocd("app", "sync", f"prod-{MODEL}", "--timeout", "240", kubeconfig=platform.kubeconfig)
     show(f"argocd app sync prod-{MODEL} --core", out)
-    app = wait_synced(f"prod-{MODEL}", sha)
+    wait_synced(f"prod-{MODEL}", sha)
     wait_serving("prod", MODEL, "2.0.0")
-    # Prod released 2.0.0 as a canary: Argo CD reports the Rollout's own health, and each step's
-    # analysis ran against the cluster's Prometheus and passed.
-    health = {
-        (r["kind"], r["name"]): (r.get("health") or {}).get("status") for r in app["status"]["resources"]
-    }
-    assert health[("Rollout", f"{MODEL}-model-server")] == "Healthy", health
+    # Prod released 2.0.0 as a canary: Argo CD reports the Rollout's own health (Argo CD 3 keeps
+    # resource health in its resource tree, which `argocd app get` shows), and each step's analysis ran
+    # against the cluster's Prometheus and passed.
+    shown = argocd("app", "get", f"prod-{MODEL}", kubeconfig=platform.kubeconfig)
+    show(f"argocd app get prod-{MODEL} --core", shown)
+    [row] = [ln.split() for ln in shown.splitlines() if ln.split()[:2] == ["argoproj.io", "Rollout"]]
+    assert row[3:6] == [f"{MODEL}-model-server", "Synced", "Healthy"], row
     runs = kubectl_json("get", "analysisruns", "-n", namespace_of("prod"))["items"]
     mine = [r for r in runs if r["metadata"]["name"].startswith(f"{MODEL}-model-server-")]
     assert sorted(r["status"]["phase"] for r in mine) == ["Successful", "Successful"], [
@@ -555,6 +557,7 @@ def test_a_malformed_model_file_fails_the_applicationset_and_breaks_no_model(pla
     before = set(applications())
     platform.repo.write_yaml("environments/dev/models/unnamed.yaml", {"model": {"version": "1.0.0"}})
     sha = platform.push("a model file without a name")
+    start = time.monotonic()
 
     def error() -> str | None:
         appset = kubectl_json("get", "applicationset", "-n", ARGOCD_NAMESPACE, "models")
@@ -571,16 +574,67 @@ def test_a_malformed_model_file_fails_the_applicationset_and_breaks_no_model(pla
         error, SYNC_TIMEOUT, "the ApplicationSet to report the file without a name", interval=2
     )
     show("kubectl -n argocd get applicationset models  # .status.conditions", message)
+    print(f"the ApplicationSet reported it {time.monotonic() - start:.0f} s after the push")
     assert set(applications()) == before, "no Application was created or deleted"
     assert not any(n.endswith("-") or "no value" in n for n in applications())
     wait_synced(f"dev-{MODEL}", sha)  # dev still follows the newest commit
     assert serving_version("dev", MODEL) == "2.0.0"
 
-    # Every model settles Healthy. (Right after a rollout Argo CD may show an HPA, and so its
-    # Application and the root, Degraded: the HPA has no CPU metric for the new pod yet.)
+    # While the ApplicationSet reports an error, the root Application that owns it is Degraded: that is
+    # how the mistake shows on Argo CD's front page.
+    root = wait_until(
+        lambda: (lambda a: a if sync_status(a)[1] == "Degraded" else None)(application(ROOT_APP)),
+        SYNC_TIMEOUT,
+        "the root Application to show the ApplicationSet's error",
+        interval=2,
+    )
+    show(
+        f"kubectl -n argocd get application {ROOT_APP}  # .status.health",
+        json.dumps(root["status"]["health"]),
+    )
+
+    # The fix is a commit too: without the nameless file and the rogue environment the error clears,
+    # the refused Application goes, and every Application, the root included, settles Healthy. (Right
+    # after a rollout Argo CD may show an HPA, and so its Application, Degraded for a while: the HPA
+    # has no CPU metric for the new pod yet.)
+    (platform.repo.path / "environments/dev/models/unnamed.yaml").unlink()
+    shutil.rmtree(platform.repo.path / "environments/rogue")
+    fixed = platform.push("remove the nameless model file and the rogue environment")
+    # After an error the ApplicationSet controller retries in 3 minutes, not at its 10 s requeue; a
+    # refresh request (what a Git webhook would send) makes it read the fixed commit now.
+    out = kubectl(
+        "-n",
+        ARGOCD_NAMESPACE,
+        "annotate",
+        "applicationset",
+        "models",
+        "argocd.argoproj.io/application-set-refresh=true",
+        "--overwrite",
+    )
+    show(
+        "kubectl -n argocd annotate applicationset models argocd.argoproj.io/application-set-refresh=true",
+        out,
+    )
+
+    seen: dict[str, float] = {}
+
     def settled() -> bool:
         apps = applications()
-        return all(sync_status(a)[1] == "Healthy" for n, a in apps.items() if not n.startswith("rogue-"))
+        appset = kubectl_json("get", "applicationset", "-n", ARGOCD_NAMESPACE, "models")
+        parts = {
+            "error cleared": not [
+                c for c in conditions(appset) if c["type"] == "ErrorOccurred" and c["status"] == "True"
+            ],
+            "rogue gone": f"rogue-{MODEL}" not in apps,
+            "root at fix": (apps[ROOT_APP].get("status") or {}).get("sync", {}).get("revision") == fixed,
+            "all healthy": all(sync_status(a)[1] == "Healthy" for a in apps.values()),
+        }
+        for part, ok in parts.items():
+            if ok:
+                seen.setdefault(part, time.monotonic() - start)
+        return all(parts.values())
 
-    wait_until(settled, SYNC_TIMEOUT, "every Application but the refused one to be Healthy", interval=3)
+    start = time.monotonic()
+    wait_until(settled, SYNC_TIMEOUT, "the error to clear and every Application to be Healthy", interval=3)
+    print(f"settled {time.monotonic() - start:.0f} s after the fix was pushed: {seen}")
     show("kubectl -n argocd get applications", kubectl("-n", ARGOCD_NAMESPACE, "get", "applications"))
