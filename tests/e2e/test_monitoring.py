@@ -72,6 +72,9 @@ pytestmark = pytest.mark.timeout(600)
 # the releases' ServiceMonitors scrape as often.
 SCRAPE_SECONDS = 5
 TRAFFIC_SECONDS = 40
+# Rows each release must have answered before the traffic stops: more than any drift window here needs
+# to score every feature (ROWS_PER_BIN x its bins, and the faulty release's 1000-row window).
+MIN_DRIFT_ROWS = 1500
 MODEL = "iris-classifier"
 REGRESSOR = "sales-regressor"
 FAULTY_ALERTS = {
@@ -132,17 +135,28 @@ def drive(
     features = [f["name"] for f in metadata["features"]]
     name = metadata["name"]
     with httpx.Client(base_url=base, timeout=10.0, trust_env=False) as client:
+        answered = 0  # rows of the predictions answered 200, which are the ones drift tracking saw
 
-        def send(method: str, path: str, **kw: Any) -> None:
+        def send(method: str, path: str, n_rows: int = 0, **kw: Any) -> None:
+            """One request; ``n_rows``: the prediction rows it carries, counted when answered 200."""
+            nonlocal answered
             try:
                 status = client.request(method, path, **kw).status_code
             except httpx.TransportError:  # the port-forward restarting: not the server's answer
                 status = 0
             codes[status] = codes.get(status, 0) + 1
+            if status == 200:
+                answered += n_rows
+
+        def more() -> bool:
+            # Until the deadline, and on (for at most a minute) until the drift windows could score: on a
+            # busy node a restarting port-forward can leave a release short of rows by the deadline.
+            now = time.time()
+            return now < deadline or (answered < MIN_DRIFT_ROWS and now < deadline + 60)
 
         i = 0
         with ThreadPoolExecutor(max_workers=8) as pool:
-            while time.time() < deadline:
+            while more():
                 i += 1
                 rows = sample_rows(metadata, int(rng.integers(5, 25)), rng, shift=shifted)
                 if i % 5 == 0 and metadata["input_kind"] == "array":  # Open Inference Protocol V2
@@ -153,17 +167,18 @@ def drive(
                         "datatype": "FP64",
                         "data": data,
                     }
-                    send("POST", f"/v2/models/{name}/infer", json={"inputs": [tensor]})
+                    send("POST", f"/v2/models/{name}/infer", len(rows), json={"inputs": [tensor]})
                 elif i % 7 == 0 and metadata["input_kind"] == "array":  # KServe V1
                     send(
                         "POST",
                         f"/v1/models/{name}:predict",
+                        len(rows),
                         json={"instances": [[r[f] for f in features] for r in rows]},
                     )
                 elif i % 2 == 0 and metadata["task"] == "classifier":  # the confidence histogram's rows
-                    send("POST", "/predict?probabilities=true", json={"instances": rows})
+                    send("POST", "/predict?probabilities=true", len(rows), json={"instances": rows})
                 else:
-                    send("POST", "/predict", json={"instances": rows})
+                    send("POST", "/predict", len(rows), json={"instances": rows})
                 if client_errors and i % 3 == 0:
                     bad = dict(rows[0])
                     bad.pop(features[0])  # a missing feature
