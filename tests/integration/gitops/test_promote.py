@@ -60,9 +60,10 @@ def repo(tmp_path: Path) -> Repo:
     return r
 
 
-def release_to_dev(repo: Repo, version: str = "1.3.0", sha: str = SHA_A) -> None:
-    url = f"https://github.com/model-server/model-server/releases/download/models/iris-classifier/{version}/x.tar.gz"
-    done = repo.promote(
+def set_model_in_dev(
+    repo: Repo, version: str, url: str, sha: str = SHA_A
+) -> subprocess.CompletedProcess[str]:
+    return repo.promote(
         "set-model",
         "--env",
         "dev",
@@ -75,6 +76,11 @@ def release_to_dev(repo: Repo, version: str = "1.3.0", sha: str = SHA_A) -> None
         "--sha256",
         sha,
     )
+
+
+def release_to_dev(repo: Repo, version: str = "1.3.0", sha: str = SHA_A) -> None:
+    url = f"https://github.com/model-server/model-server/releases/download/models/iris-classifier/{version}/x.tar.gz"
+    done = set_model_in_dev(repo, version, url, sha)
     assert done.returncode == 0, done.stderr
     repo.commit(f"release iris-classifier {version} to dev")
 
@@ -284,19 +290,7 @@ def test_a_first_release_of_a_new_model_creates_its_file(repo: Repo) -> None:
     ],
 )
 def test_plain_http_is_accepted_from_a_service_of_the_cluster(repo: Repo, uri: str) -> None:
-    done = repo.promote(
-        "set-model",
-        "--env",
-        "dev",
-        "--model",
-        "iris-classifier",
-        "--version",
-        "1.3.0",
-        "--url",
-        uri,
-        "--sha256",
-        SHA_A,
-    )
+    done = set_model_in_dev(repo, "1.3.0", uri)
     assert done.returncode == 0, done.stderr
     assert repo.values("dev", "iris-classifier")["model"]["source"] == {
         "type": "url",
