@@ -114,6 +114,15 @@ def ready_versions(namespace: str) -> dict[str, int]:
     return counts
 
 
+def pod_versions(namespace: str) -> dict[str, int]:
+    """Every pod of the release, terminating ones too, by the model version it serves."""
+    counts: dict[str, int] = {}
+    for p in pods(namespace, release_selector(RELEASE)):
+        version = p["metadata"]["labels"][VERSION_LABEL]
+        counts[version] = counts.get(version, 0) + 1
+    return counts
+
+
 def install_stable(namespace: str, image: Image, drifted: bool = False) -> dict[str, tuple[str, str, int]]:
     """The bundle server, the release at 1.0.0 (a first Rollout goes to 100% at once), and the clients."""
     archives = serve_bundles(
@@ -181,6 +190,9 @@ def test_a_good_version_passes_every_analysis_and_is_promoted_without_a_failed_r
         )
 
     wait_until(promoted, 360, "the Rollout to promote 2.0.0 to every pod")
+    # The clients run on until the last pod of 1.0.0 has drained and gone: a kept-alive connection
+    # leaves it only then, and no request may fail on the way.
+    wait_until(lambda: pod_versions(namespace) == {"2.0.0": 3}, 120, "the pods of 1.0.0 to be gone")
     show(namespace)
     results = stop_clients(namespace)
 
