@@ -598,10 +598,14 @@ def test_the_availability_sli_ignores_client_errors_and_counts_shed_requests(sce
 
 
 def test_drift_scores_separate_shifted_from_clean_inputs(scenario: Scenario) -> None:
+    # The ServiceMonitors' series only (`service` is their target label): the regressor's PodMonitor
+    # scraped once, before any traffic (every score NaN), and Prometheus writes no staleness marker for a
+    # job a reload removes, so that sample answers instant queries for the 5-minute lookback.
     psi = {
         (r["metric"]["namespace"], r["metric"]["pod"], r["metric"]["feature"]): float(r["value"][1])
         for r in scenario.prom.query(
-            f'model_server_feature_drift_psi{{namespace=~"{scenario.clean}|{scenario.faulty}"}}'
+            "model_server_feature_drift_psi"
+            f'{{namespace=~"{scenario.clean}|{scenario.faulty}", service!=""}}'
         )
     }
     clean = {k: v for k, v in psi.items() if k[0] == scenario.clean}
