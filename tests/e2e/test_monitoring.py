@@ -604,8 +604,7 @@ def test_drift_scores_separate_shifted_from_clean_inputs(scenario: Scenario) -> 
     psi = {
         (r["metric"]["namespace"], r["metric"]["pod"], r["metric"]["feature"]): float(r["value"][1])
         for r in scenario.prom.query(
-            "model_server_feature_drift_psi"
-            f'{{namespace=~"{scenario.clean}|{scenario.faulty}", service!=""}}'
+            f'model_server_feature_drift_psi{{namespace=~"{scenario.clean}|{scenario.faulty}", service!=""}}'
         )
     }
     clean = {k: v for k, v in psi.items() if k[0] == scenario.clean}
