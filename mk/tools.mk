@@ -49,6 +49,9 @@ ARGOCD_VERSION         := v3.6.2
 ARGOCD_GO_TOOLCHAIN    := go1.27.3
 # Argo Rollouts (controller and kubectl plugin) needs Go >= 1.26.10, as Argo CD does.
 ARGO_ROLLOUTS_VERSION  := v1.10.2
+# The Gateway API CRDs (standard channel) the local cluster installs beside Argo Rollouts, from their Go
+# module, for the chart's HTTPRoute canary split (rollout.canary.gatewayAPI); no Gateway controller runs.
+GATEWAY_API_VERSION    := v1.6.3
 # Debian (bookworm) packages of the GitOps images (cluster/images/argocd): git and tini for Argo CD's
 # repo server and the in-cluster Git server, and Redis, Argo CD's cache.
 GITOPS_GIT_PACKAGES    := git=1:2.39.5-0+deb12u3 tini=0.19.0-1+b3

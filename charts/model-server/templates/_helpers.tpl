@@ -201,7 +201,15 @@ rendering a single template (`helm template -s`, helm-unittest) checks its own v
 {{- end }}
 {{- $last = int . }}
 {{- end }}
+{{- if and .Values.rollout.canary.gatewayAPI.enabled (not .Values.rollout.canary.gatewayAPI.parentRefs) }}
+{{- fail "rollout.canary.gatewayAPI.enabled needs rollout.canary.gatewayAPI.parentRefs: the Gateway(s) whose traffic the HTTPRoute splits" }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Whether the canary's traffic is split by an HTTPRoute (rollout.canary.gatewayAPI). */}}
+{{- define "model-server.gatewayAPI" -}}
+{{- if and (eq .Values.rollout.strategy "canary") .Values.rollout.canary.gatewayAPI.enabled }}true{{ end }}
 {{- end }}
 
 {{- define "model-server.validateAutoscaling" -}}
@@ -310,4 +318,31 @@ standard and fixed labels win.
 {{- $labels = merge $labels (dict "release" .) }}
 {{- end }}
 {{- merge $labels (index . 1) | toYaml }}
+{{- end }}
+
+{{/*
+A Service the Rollout points at one version's pods (rollout.canary.gatewayAPI): `stable` or `canary`,
+as (list . role). Argo Rollouts adds the pod-template-hash to its selector. Labelled with its role so
+that the ServiceMonitor, which scrapes through the release's own Service, leaves it out (each pod
+scraped once).
+*/}}
+{{- define "model-server.trafficService" -}}
+{{- $root := index . 0 }}
+{{- $role := index . 1 }}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "model-server.fullname" $root }}-{{ $role }}
+  labels:
+    {{- include "model-server.labels" $root | nindent 4 }}
+    model-server.io/traffic: {{ $role }}
+spec:
+  type: ClusterIP
+  selector:
+    {{- include "model-server.selectorLabels" $root | nindent 4 }}
+  ports:
+    - name: http
+      port: {{ $root.Values.service.port }}
+      targetPort: http
+      protocol: TCP
 {{- end }}

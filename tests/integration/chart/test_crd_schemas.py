@@ -1,6 +1,6 @@
-"""The Argo Rollouts schemas kubeconform checks the chart against are those of the CRDs of the version
-the cluster runs (mk/tools.mk's ARGO_ROLLOUTS_VERSION): regenerated from the module here, they match the
-checked-in files (`make crd-schemas` rewrites them)."""
+"""The Argo Rollouts and HTTPRoute schemas kubeconform checks the chart against are those of the CRDs of
+the versions the cluster runs (mk/tools.mk's ARGO_ROLLOUTS_VERSION and GATEWAY_API_VERSION): regenerated
+from the modules here, they match the checked-in files (`make crd-schemas` rewrites them)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from pathlib import Path
 from support.paths import ROOT
 
 CRDS = ROOT / "tests" / "schemas" / "crds"
-MODULE = "github.com/argoproj/argo-rollouts"
+ROLLOUTS = "github.com/argoproj/argo-rollouts"
+GATEWAY_API = "sigs.k8s.io/gateway-api"
 
 
 def _pinned(name: str) -> str:
@@ -23,11 +24,11 @@ def _pinned(name: str) -> str:
     return found[1]
 
 
-def _module_dir() -> Path:
-    # The module needs a newer Go than the machine's; the toolchain module Argo CD's build uses.
+def _module_dir(module: str, version: str) -> Path:
+    # Argo Rollouts needs a newer Go than the machine's; the toolchain module Argo CD's build uses.
     env = {**os.environ, "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": _pinned("ARGOCD_GO_TOOLCHAIN")}
     done = subprocess.run(
-        ["go", "mod", "download", "-json", f"{MODULE}@{_pinned('ARGO_ROLLOUTS_VERSION')}"],
+        ["go", "mod", "download", "-json", f"{module}@{version}"],
         capture_output=True,
         text=True,
         check=True,
@@ -37,16 +38,20 @@ def _module_dir() -> Path:
     return Path(json.loads(done.stdout)["Dir"])
 
 
-def test_argo_rollouts_schemas_are_the_pinned_modules(tmp_path: Path) -> None:
-    crds = _module_dir() / "manifests" / "crds"
-    files = [crds / "rollout-crd.yaml", crds / "analysis-template-crd.yaml"]
-    subprocess.run(
-        [sys.executable, str(CRDS / "from_crds.py"), str(tmp_path), *map(str, files)], check=True, timeout=120
-    )
+def test_argo_rollouts_and_httproute_schemas_are_the_pinned_modules(tmp_path: Path) -> None:
+    crds = _module_dir(ROLLOUTS, _pinned("ARGO_ROLLOUTS_VERSION")) / "manifests" / "crds"
+    gateway = _module_dir(GATEWAY_API, _pinned("GATEWAY_API_VERSION")) / "config" / "crd" / "standard"
+    files = [
+        str(crds / "rollout-crd.yaml"),
+        str(crds / "analysis-template-crd.yaml"),
+        f"{gateway / 'gateway.networking.k8s.io_httproutes.yaml'}@v1",  # the version the chart renders
+    ]
+    subprocess.run([sys.executable, str(CRDS / "from_crds.py"), str(tmp_path), *files], check=True, timeout=120)
     written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.json"))
     assert [str(p) for p in written] == [
         "argoproj.io/analysistemplate_v1alpha1.json",
         "argoproj.io/rollout_v1alpha1.json",
+        "gateway.networking.k8s.io/httproute_v1.json",
     ]
     for rel in written:
         assert (CRDS / rel).read_text() == (tmp_path / rel).read_text(), (
