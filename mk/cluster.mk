@@ -122,14 +122,19 @@ $(ARGO_ROLLOUTS_STAMP):
 	  --out $(CLUSTER_BIN) --pkg ./cmd/rollouts-controller --pkg ./cmd/kubectl-argo-rollouts
 	@mkdir -p $(STAMPS) && touch $@
 
-# The JSON schemas kubeconform checks the chart's Rollout and AnalysisTemplate against, from the CRDs of the
-# same module version (tests/integration/chart/test_crd_schemas.py checks they are current).
+GATEWAY_API_MODULE := sigs.k8s.io/gateway-api
+
+# The JSON schemas kubeconform checks the chart's Rollout, AnalysisTemplate and HTTPRoute against, from the
+# CRDs of the module versions the cluster runs (tests/integration/chart/test_crd_schemas.py checks they are current).
 .PHONY: crd-schemas
-crd-schemas: $(VENV)/.installed ## rewrite tests/schemas/crds' Argo Rollouts schemas from ARGO_ROLLOUTS_VERSION's CRDs
+crd-schemas: $(VENV)/.installed ## rewrite tests/schemas/crds' Argo Rollouts and HTTPRoute schemas from their pinned modules' CRDs
 	dir=$$(GOTOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) GOFLAGS=-mod=mod go mod download -json $(ARGO_ROLLOUTS_MODULE)@$(ARGO_ROLLOUTS_VERSION) | \
 	  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && \
+	  gw=$$(GOFLAGS=-mod=mod go mod download -json $(GATEWAY_API_MODULE)@$(GATEWAY_API_VERSION) | \
+	  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && \
 	  $(PY) tests/schemas/crds/from_crds.py tests/schemas/crds $$dir/manifests/crds/rollout-crd.yaml \
-	    $$dir/manifests/crds/analysis-template-crd.yaml
+	    $$dir/manifests/crds/analysis-template-crd.yaml \
+	    $$gw/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml@v1
 
 # Our own modules: built in place, rebuilt when their source changes.
 $(CLUSTER_BIN)/pause: cluster/images/pause/main.go cluster/images/pause/go.mod
@@ -137,6 +142,12 @@ $(CLUSTER_BIN)/pause: cluster/images/pause/main.go cluster/images/pause/go.mod
 
 $(CLUSTER_BIN)/git-server: cluster/images/git-server/main.go cluster/images/git-server/go.mod
 	cd cluster/images/git-server && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o $@ .
+
+# Argo Rollouts' HTTPRoute traffic router plugin; built against Argo Rollouts, so with its Go toolchain.
+$(CLUSTER_BIN)/httproute-plugin: cluster/images/httproute-plugin/main.go cluster/images/httproute-plugin/go.mod \
+    cluster/images/httproute-plugin/go.sum
+	cd cluster/images/httproute-plugin && GOTOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) GOFLAGS=-mod=mod CGO_ENABLED=0 \
+	  nice -n 10 go build -trimpath -ldflags '-s -w' -o $@ .
 
 # --- Images (cluster/images/build.sh skips an image whose inputs did not change) ---------------------
 IMAGES_OUT := $(CURDIR)/build/images
@@ -189,14 +200,15 @@ cluster-images: image-tools $(CLUSTER_BIN)/pause $(COREDNS_STAMP)
 
 # The add-ons the e2e suite installs (cluster/addons/). The Operator starts the config reloader as
 # /bin/prometheus-config-reloader (and Prometheus from /bin), as upstream's images have them: BIN_DIR.
-addon-images: image-tools $(METRICS_SERVER_STAMP) $(MONITORING_STAMPS) $(ARGO_ROLLOUTS_STAMP)
+addon-images: image-tools $(METRICS_SERVER_STAMP) $(MONITORING_STAMPS) $(ARGO_ROLLOUTS_STAMP) $(CLUSTER_BIN)/httproute-plugin
 	$(BUILD_IMAGE) static metrics-server $(METRICS_SERVER_VERSION) $(CLUSTER_BIN)/metrics-server
 	$(BUILD_IMAGE) static prometheus-operator $(PROMETHEUS_OPERATOR_VERSION) $(CLUSTER_BIN)/operator
 	BIN_DIR=/bin $(BUILD_IMAGE) static prometheus-config-reloader $(PROMETHEUS_OPERATOR_VERSION) $(CLUSTER_BIN)/prometheus-config-reloader
 	BIN_DIR=/bin $(BUILD_IMAGE) static prometheus $(PROMETHEUS_VERSION) $(CLUSTER_BIN)/prometheus
 	$(BUILD_IMAGE) static kube-state-metrics $(KUBE_STATE_METRICS_VERSION) $(CLUSTER_BIN)/kube-state-metrics
 	$(BUILD_IMAGE) static prometheus-adapter $(PROMETHEUS_ADAPTER_VERSION) $(CLUSTER_BIN)/adapter
-	BIN_DIR=/bin $(BUILD_IMAGE) static argo-rollouts $(ARGO_ROLLOUTS_VERSION) $(CLUSTER_BIN)/rollouts-controller
+	BIN_DIR=/bin $(BUILD_IMAGE) static argo-rollouts $(ARGO_ROLLOUTS_VERSION) $(CLUSTER_BIN)/rollouts-controller \
+	  $(CLUSTER_BIN)/httproute-plugin
 
 # Argo CD's image carries the module's git and gpg wrappers, which its repo server calls by name.
 gitops-images: image-tools $(if $(filter 1,$(LOCAL_BASE)),python-base-image) $(ARGOCD_STAMP) $(HELM_STAMP) \
@@ -256,7 +268,8 @@ e2e-load: e2e-preflight images venv
 	@# The three stacks install side by side: each mostly waits for its pods to become ready.
 	KUBECONFIG="$(E2E_KUBECONFIG)" CLUSTER_BIN=$(CLUSTER_BIN) PY=$(PY) ARGO_ROLLOUTS_MODULE=$(ARGO_ROLLOUTS_MODULE) \
 	  ARGO_ROLLOUTS_VERSION=$(ARGO_ROLLOUTS_VERSION) ARGOCD_GO_TOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) \
-	  ARGO_ROLLOUTS_IMAGE=$(ARGO_ROLLOUTS_IMAGE) cluster/addons-rollouts.sh & rollouts=$$!; \
+	  ARGO_ROLLOUTS_IMAGE=$(ARGO_ROLLOUTS_IMAGE) GATEWAY_API_MODULE=$(GATEWAY_API_MODULE) \
+	  GATEWAY_API_VERSION=$(GATEWAY_API_VERSION) cluster/addons-rollouts.sh & rollouts=$$!; \
 	KUBECONFIG="$(E2E_KUBECONFIG)" CLUSTER_BIN=$(CLUSTER_BIN) PY=$(PY) ARGOCD_MODULE=$(ARGOCD_MODULE) \
 	  ARGOCD_VERSION=$(ARGOCD_VERSION) ARGOCD_GO_TOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) ARGOCD_IMAGE=$(ARGOCD_IMAGE) \
 	  ARGOCD_REDIS_IMAGE=$(ARGOCD_REDIS_IMAGE) cluster/addons-argocd.sh & argocd=$$!; \
