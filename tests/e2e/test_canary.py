@@ -6,15 +6,19 @@ Each test installs the release with charts/model-server/ci/canary-values.yaml (t
 and 50%; analyses every few seconds instead of every 30 s so the test fits its budget, the checks and
 their bounds the chart's own), with 1.0.0 from the image, and two clients sending predictions with
 probabilities through the Service without pause (so every check, confidence included, has data).
+The values split traffic by an HTTPRoute too (rollout.canary.gatewayAPI, with the local cluster's
+traffic router plugin): no Gateway runs here, so the clients still reach the pods by the release's
+Service (replica ratio), and the tests read the weights the Rollout sets on the HTTPRoute.
 Then `helm upgrade` to
-- 2.0.0, the same model as a new version: every analysis passes, the Rollout is promoted to 100% and
-  the clients see no failed request;
+- 2.0.0, the same model as a new version: every analysis passes, the HTTPRoute goes 75/25, 50/50 and
+  back to 100/0 on the stable Service, now 2.0.0's pods; the Rollout is promoted to 100% and the
+  clients see no failed request;
 - 3.0.0, the same trees with their class labels rotated (tests/support/bundleserver.py `--drifted`): it
   loads, answers fast and confidently, and predicts another class for the same rows. Its predicted
   classes' PSI against the stable version's fails the first analysis; the Rollout aborts by itself, all
-  traffic returns to 1.0.0, and the Rollout's status and an event name the failing metric. The answers
-  clients got from 3.0.0 are bounded by the canary's share and the time to the first analysis: the test
-  reports their count and checks their share.
+  traffic (the HTTPRoute's weight included) returns to 1.0.0, and the Rollout's status and an event
+  name the failing metric. The answers clients got from 3.0.0 are bounded by the canary's share and
+  the time to the first analysis: the test reports their count and checks their share.
 """
 
 from __future__ import annotations
@@ -114,6 +118,14 @@ def ready_versions(namespace: str) -> dict[str, int]:
     return counts
 
 
+def route_weights(namespace: str) -> tuple[int, int]:
+    """The (stable, canary) weights of the chart's HTTPRoute, as the Rollout's plugin last set them."""
+    route = kubectl_json("get", "httproute", "-n", namespace, f"{RELEASE}-model-server")
+    [rule] = route["spec"]["rules"]
+    weights = {ref["name"]: ref.get("weight", 1) for ref in rule["backendRefs"]}
+    return weights[f"{RELEASE}-model-server-stable"], weights[f"{RELEASE}-model-server-canary"]
+
+
 def pod_versions(namespace: str) -> dict[str, int]:
     """Every pod of the release, terminating ones too, by the model version it serves."""
     counts: dict[str, int] = {}
@@ -181,7 +193,10 @@ def test_a_good_version_passes_every_analysis_and_is_promoted_without_a_failed_r
     upgrade = {"version": "2.0.0", "source": url_source(archives["2.0.0"])}
     helm_install(RELEASE, namespace, values(server_image, model=upgrade), upgrade=True, wait=False)
 
+    seen = set()  # the HTTPRoute's (stable, canary) weights along the way
+
     def promoted() -> bool:
+        seen.add(route_weights(namespace))
         status = rollout(namespace)["status"]
         return (
             status.get("phase") == "Healthy"
@@ -199,6 +214,14 @@ def test_a_good_version_passes_every_analysis_and_is_promoted_without_a_failed_r
     for name, result in results.items():
         assert result["failed"] == 0, (name, result)
         assert set(result["versions"]) == {"1.0.0", "2.0.0"}, (name, result)
+    # Through the Gateway, each step's weight exactly, then everything on the stable Service, which
+    # now selects 2.0.0's pods.
+    print(f"HTTPRoute weights seen (stable, canary): {sorted(seen)}")
+    assert {(75, 25), (50, 50)} <= seen, seen
+    assert route_weights(namespace) == (100, 0)
+    stable = kubectl_json("get", "service", "-n", namespace, f"{RELEASE}-model-server-stable")
+    stable_hash = rollout(namespace)["status"]["stableRS"]
+    assert stable["spec"]["selector"]["rollouts-pod-template-hash"] == stable_hash, stable["spec"]
     runs = analysis_runs(namespace)
     # One analysis per step, each with every check measured and passed.
     assert [r["status"]["phase"] for r in runs] == ["Successful", "Successful"], [r["status"] for r in runs]
@@ -221,11 +244,17 @@ def test_a_version_whose_predictions_drift_is_aborted_by_its_analysis_and_traffi
     upgrade = {"version": "3.0.0", "source": url_source(archives["3.0.0"])}
     helm_install(RELEASE, namespace, values(server_image, model=upgrade), upgrade=True, wait=False)
 
+    weights = set()
+
     def aborted() -> dict[str, Any] | None:
+        weights.add(route_weights(namespace))
         status = rollout(namespace)["status"]
         return status if status.get("abort") and status.get("phase") == "Degraded" else None
 
     status = wait_until(aborted, 300, "the Rollout to abort 3.0.0")
+    # The first step's share went to the canary through the Gateway, and all of it came back.
+    assert (75, 25) in weights, weights
+    wait_until(lambda: route_weights(namespace) == (100, 0), 60, "the HTTPRoute to send everything to 1.0.0")
     wait_until(
         lambda: ready_versions(namespace) == {"1.0.0": 3}, 120, "all traffic back on three pods of 1.0.0"
     )

@@ -195,8 +195,9 @@ def release_selector(release: str) -> str:
 
 
 def service(release: str, namespace: str) -> dict[str, Any]:
-    """The release's one Service."""
-    found = kubectl_json("get", "service", "-n", namespace, "-l", release_selector(release))["items"]
+    """The release's own Service (not a canary's per-version ones, rollout.canary.gatewayAPI)."""
+    selector = f"{release_selector(release)},!model-server.io/traffic"
+    found = kubectl_json("get", "service", "-n", namespace, "-l", selector)["items"]
     assert len(found) == 1, [s["metadata"]["name"] for s in found]
     return found[0]  # type: ignore[no-any-return]
 
