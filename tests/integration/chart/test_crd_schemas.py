@@ -46,7 +46,8 @@ def test_argo_rollouts_and_httproute_schemas_are_the_pinned_modules(tmp_path: Pa
         str(crds / "analysis-template-crd.yaml"),
         f"{gateway / 'gateway.networking.k8s.io_httproutes.yaml'}@v1",  # the version the chart renders
     ]
-    subprocess.run([sys.executable, str(CRDS / "from_crds.py"), str(tmp_path), *files], check=True, timeout=120)
+    script = str(CRDS / "from_crds.py")
+    subprocess.run([sys.executable, script, str(tmp_path), *files], check=True, timeout=120)
     written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.json"))
     assert [str(p) for p in written] == [
         "argoproj.io/analysistemplate_v1alpha1.json",

@@ -2,10 +2,11 @@
 
     python tests/schemas/crds/from_crds.py OUT_DIR CRD.yaml[@VERSION]...   (make crd-schemas)
 
-One file per served version (only VERSION when given: the one the chart renders), ``OUT_DIR/{group}/{kind}_{version}.json`` (lower-case kind), holding that
-version's ``openAPIV3Schema`` as it is: what the API server itself validates against. Used for the
-resources whose CRDs ship in a Go module this project pins (Argo Rollouts, the Gateway API), so the schemas come from
-the same version the cluster runs.
+One file per served version (only VERSION when given: the one the chart renders),
+``OUT_DIR/{group}/{kind}_{version}.json`` (lower-case kind), holding that version's ``openAPIV3Schema``
+as it is: what the API server itself validates against. Used for the resources whose CRDs ship in a Go
+module this project pins (Argo Rollouts, the Gateway API), so the schemas come from the same version the
+cluster runs.
 """
 
 from __future__ import annotations
