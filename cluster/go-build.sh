@@ -18,8 +18,12 @@
 # --placeholder writes FILE (relative to the copied module) with a line saying it was left out: for files a
 # module embeds but its zip does not carry (Argo Rollouts' dashboard, built by npm in its own release).
 # Binaries are static (CGO_ENABLED=0) and built with -trimpath; the Go build and module caches are the
-# machine's, so a second build of the same version takes seconds.
+# machine's, so a second build of the same version takes seconds. The binaries themselves are kept in a
+# machine-wide cache too (GO_BINARY_CACHE, default ~/.cache/model-server/go-binaries), keyed by every
+# input of the build: another clone (CI's) copies them instead of copying the module's source and
+# linking again, which is most of a warm `make e2e`'s set-up. `rm -rf` it to rebuild everything.
 set -euo pipefail
+args=("$@")
 
 name='' module='' version='' out='' ldflags='' tags='' wrap='' main='' staging=''
 pkgs=() nested=() placeholders=()
@@ -48,6 +52,29 @@ fi
 repo=$(cd "$(dirname "$0")/.." && pwd)
 src=$repo/.tools/src/$name-$version
 export CGO_ENABLED=0 GOWORK=off
+
+# The cache key: the arguments but the paths into this clone (--out, --main), the Go that builds
+# (GOTOOLCHAIN picks it), this script, and the sources of a --main.
+key=$(
+  {
+    skip=''
+    for a in "${args[@]}"; do
+      if [[ -n $skip ]]; then skip=''; continue; fi
+      if [[ $a == --out || $a == --main ]]; then skip=1; continue; fi  # paths into this clone
+      printf '%s\n' "$a"
+    done
+    go env GOVERSION GOOS GOARCH
+    cat "$0"
+    if [[ -n $main ]]; then cat "$main"/*.go; fi
+  } | sha256sum | cut -c1-32
+)
+cache=${GO_BINARY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/model-server/go-binaries}/$name-$version-$key
+mkdir -p "$out"
+if [[ -d $cache ]]; then
+  cp -p "$cache"/* "$out/"
+  echo "go-build.sh: $name $version from the binary cache ($cache)"
+  exit 0
+fi
 
 # The module's folder in the module cache (downloading it if needed).
 module_dir() {
@@ -96,6 +123,15 @@ else
     go get "${pkgs[@]/%/@$version}"
   fi
 fi
-go build -trimpath -mod=mod ${tags:+-tags "$tags"} -ldflags "-s -w $ldflags" -o "$out/" "${pkgs[@]}"
+built=$(mktemp -d "$repo/.tools/src/.$name-out.XXXXXX")
+go build -trimpath -mod=mod ${tags:+-tags "$tags"} -ldflags "-s -w $ldflags" -o "$built/" "${pkgs[@]}"
+cp -p "$built"/* "$out/"
+# Into the cache as a whole or not at all: a folder filled beside it, then renamed into place (a build
+# of the same key elsewhere may have won the race: then this copy goes).
+mkdir -p "$(dirname "$cache")"
+staged=$(mktemp -d "$(dirname "$cache")/.staged.XXXXXX")
+cp -p "$built"/* "$staged/"
+mv -T "$staged" "$cache" 2>/dev/null || rm -rf "$staged"
+rm -rf "$built"
 cd "$repo"
 rm -rf "$src"
