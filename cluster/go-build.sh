@@ -123,15 +123,12 @@ else
     go get "${pkgs[@]/%/@$version}"
   fi
 fi
-built=$(mktemp -d "$repo/.tools/src/.$name-out.XXXXXX")
-go build -trimpath -mod=mod ${tags:+-tags "$tags"} -ldflags "-s -w $ldflags" -o "$built/" "${pkgs[@]}"
-cp -p "$built"/* "$out/"
-# Into the cache as a whole or not at all: a folder filled beside it, then renamed into place (a build
-# of the same key elsewhere may have won the race: then this copy goes).
+# Built beside the cache entry, then renamed into place: the entry is whole or absent (a build of the
+# same key elsewhere may have won the race: then this one goes).
 mkdir -p "$(dirname "$cache")"
-staged=$(mktemp -d "$(dirname "$cache")/.staged.XXXXXX")
-cp -p "$built"/* "$staged/"
+staged=$(mktemp -d -p "$(dirname "$cache")")
+go build -trimpath -mod=mod ${tags:+-tags "$tags"} -ldflags "-s -w $ldflags" -o "$staged/" "${pkgs[@]}"
+cp -p "$staged"/* "$out/"
 mv -T "$staged" "$cache" 2>/dev/null || rm -rf "$staged"
-rm -rf "$built"
 cd "$repo"
 rm -rf "$src"

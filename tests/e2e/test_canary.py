@@ -108,14 +108,20 @@ def analysis_runs(namespace: str) -> list[dict[str, Any]]:
     return sorted(found, key=lambda r: r["metadata"]["creationTimestamp"])
 
 
-def ready_versions(namespace: str) -> dict[str, int]:
-    """Ready, not terminating pods of the release by the model version they serve."""
+def pod_versions(namespace: str, *, ready: bool = False) -> dict[str, int]:
+    """Pods of the release by the model version they serve: every one, terminating ones too, or with
+    ``ready`` only the ready ones not terminating."""
     counts: dict[str, int] = {}
     for p in pods(namespace, release_selector(RELEASE)):
-        if condition(p, "Ready") == "True" and not p["metadata"].get("deletionTimestamp"):
-            version = p["metadata"]["labels"][VERSION_LABEL]
-            counts[version] = counts.get(version, 0) + 1
+        if ready and (condition(p, "Ready") != "True" or p["metadata"].get("deletionTimestamp")):
+            continue
+        version = p["metadata"]["labels"][VERSION_LABEL]
+        counts[version] = counts.get(version, 0) + 1
     return counts
+
+
+def ready_versions(namespace: str) -> dict[str, int]:
+    return pod_versions(namespace, ready=True)
 
 
 def route_weights(namespace: str) -> tuple[int, int]:
@@ -124,15 +130,6 @@ def route_weights(namespace: str) -> tuple[int, int]:
     [rule] = route["spec"]["rules"]
     weights = {ref["name"]: ref.get("weight", 1) for ref in rule["backendRefs"]}
     return weights[f"{RELEASE}-model-server-stable"], weights[f"{RELEASE}-model-server-canary"]
-
-
-def pod_versions(namespace: str) -> dict[str, int]:
-    """Every pod of the release, terminating ones too, by the model version it serves."""
-    counts: dict[str, int] = {}
-    for p in pods(namespace, release_selector(RELEASE)):
-        version = p["metadata"]["labels"][VERSION_LABEL]
-        counts[version] = counts.get(version, 0) + 1
-    return counts
 
 
 def install_stable(namespace: str, image: Image, drifted: bool = False) -> dict[str, tuple[str, str, int]]:
