@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -45,6 +46,18 @@ VENV_BIN = Path(sys.executable).parent
 MLSERVER = BENCH / "mlserver-venv" / "bin" / "mlserver"
 # The image's environment (runtime lock only, package installed): cold start is measured there.
 RUNTIME_BIN = BENCH / "runtime-venv" / "bin"
+
+
+def image_python_env(dockerfile: Path = ROOT / "service" / "Dockerfile") -> dict[str, str]:
+    """The interpreter settings (PYTHON*) that the image's final stage gives the server, read from the
+    Dockerfile itself so that the bench cannot drift from it."""
+    text = dockerfile.read_text().replace("\\\n", " ")
+    final = text.rsplit("\nFROM ", 1)[1]
+    pairs = [w for line in final.splitlines() if line.startswith("ENV ") for w in shlex.split(line[4:])]
+    return {k: v for k, _, v in (w.partition("=") for w in pairs) if k.startswith("PYTHON")}
+
+
+IMAGE_PYTHON_ENV = image_python_env()
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 SERVER_CPU = os.environ.get("BENCH_SERVER_CPU", "0")
 LOAD_CPU = os.environ.get("BENCH_LOAD_CPU", "1")
@@ -503,7 +516,7 @@ def cold_start(bundle: Path, logs: Path, times: int = 5) -> dict[str, Any]:
         port = free_port()
         server = Server(
             [str(RUNTIME_BIN / "model-server"), "serve", str(bundle)],
-            {"PORT": str(port), "GRPC_PORT": str(free_port()), "HOST": "127.0.0.1"},
+            {"PORT": str(port), "GRPC_PORT": str(free_port()), "HOST": "127.0.0.1", **IMAGE_PYTHON_ENV},
             logs / f"cold-start-{i}.log",
         )
         try:

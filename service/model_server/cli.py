@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from .bundle.bucket_uri import BucketLocation
     from .bundle.buckets import StoreOptions
 
+# Not __doc__: the image runs with PYTHONOPTIMIZE=2, which drops docstrings.
+DESCRIPTION = "The model-server command: package, validate, serve, demo, fetch, archive, push."
 EXAMPLES = """
 examples:
   model-server package --from-python train.py:build --name churn --version 1.0.0 --out bundles/churn
@@ -35,7 +37,7 @@ examples:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="model-server",
-        description=__doc__,
+        description=DESCRIPTION,
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -103,9 +103,19 @@ def test_the_final_stage_copies_only_build_output_and_runs_as_a_numeric_non_root
         "--from=build /opt/venv /opt/venv",
         "--from=build /opt/model-server/bundles /opt/model-server/bundles",
     ]
-    # No package manager, no compiler in the final stage: its one RUN creates the user.
-    [run] = final.all("RUN")
-    assert run.startswith("groupadd --system --gid 10001 ") and "useradd --system --uid 10001" in run, run
+    # No package manager, no compiler in the final stage: one RUN creates the user, the other writes the
+    # standard library's optimized bytecode for the PYTHONOPTIMIZE the server runs with.
+    user, stdlib = final.all("RUN")
+    assert user.startswith("groupadd --system --gid 10001 ") and "useradd --system --uid 10001" in user, user
+    assert stdlib.startswith("python -OO -m compileall "), stdlib
+    env = dict(pair.split("=", 1) for pair in shlex.split(" ".join(final.all("ENV"))))
+    assert env["PYTHONOPTIMIZE"] == "2"
+    # The venv's optimized bytecode is written in the build stage, by every layer that installs into it
+    # (compileall skips what an earlier layer compiled).
+    installs = [a for i, a in dockerfile[1][0].steps if i == "RUN" and "pip install" in a]
+    assert len(installs) == 2
+    for run in installs:
+        assert run.endswith("&& python -OO -m compileall -q -j 0 /opt/venv/lib"), run
     assert final.all("USER") == ["10001:10001"]
     assert json.loads(final.all("ENTRYPOINT")[0]) == ["model-server"]
     assert json.loads(final.all("CMD")[0]) == ["serve"]
