@@ -227,17 +227,18 @@ class Settings:
         8192, "rows allowed to wait in the batch queue, else 429", values="batching.queueRows"
     )
     max_queue_wait_ms: float = _setting(
-        250.0,
+        100.0,
         "with batching, a prediction request is refused with 429 before its body is read when the "
         "rows already queued or on their way (the usual rows of each request in flight) would take "
         "longer than this to reach the model, at its recent time per row (one full batch is always "
         "let in). Under overload the server then keeps the model busy with what it can answer soon "
         "and refuses the rest at once, instead of reading, decoding and queueing requests that wait "
         "seconds or are refused once decoded (docs/performance.md, overload: at 8x the load the "
-        "accepted rate stays at capacity). 250 ms: a queue of a few model calls even for a slow model, "
-        "and tens of calls for the demo forest, so the model never starves while a request accepted "
-        "under overload still answers in a fraction of a second; lower it for a tighter tail, raise it "
-        "to refuse less under short bursts",
+        "accepted rate stays at capacity). 100 ms: a dozen calls of the demo forest on 256-row requests "
+        "and more of faster models, so the model never starves, while a request accepted under "
+        "overload answers within about 3x the tail it has at capacity (with 250 ms: up to 6x); a model "
+        "slower than that still gets one full batch queued; lower it for a tighter tail, raise it to "
+        "refuse less under short bursts",
         not_a_value="a bound on the server's own queue, measured with `make bench-overload`; "
         "`server.extraEnv` sets it where a deployment needs another",
     )
