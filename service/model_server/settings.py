@@ -236,9 +236,10 @@ class Settings:
         "seconds or are refused once decoded (docs/performance.md, overload: at 8x the load the "
         "accepted rate stays at capacity). 100 ms: a dozen calls of the demo forest on 256-row requests "
         "and more of faster models, so the model never starves, while a request accepted under "
-        "overload answers within about 3x the tail it has at capacity (with 250 ms: up to 6x); a model "
-        "slower than that still gets one full batch queued; lower it for a tighter tail, raise it to "
-        "refuse less under short bursts",
+        "overload answers in about the bound plus its own call (p99 120-160 ms at 2x-8x the load for "
+        "that forest, 220-300 ms with 250 ms); a slower model still gets one full batch queued. 50 ms "
+        "already refuses eight clients sending 256-row requests back to back. Lower it for a tighter "
+        "tail, raise it to refuse less under bursts",
         not_a_value="a bound on the server's own queue, measured with `make bench-overload`; "
         "`server.extraEnv` sets it where a deployment needs another",
     )
