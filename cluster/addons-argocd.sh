@@ -13,8 +13,8 @@ source "$(dirname "$0")/lib.sh"
 : "${PY:?}" "${ARGOCD_MODULE:?}" "${ARGOCD_VERSION:?}" "${ARGOCD_GO_TOOLCHAIN:?}" "${ARGOCD_IMAGE:?}" "${ARGOCD_REDIS_IMAGE:?}"
 kubectl() { "$BIN/kubectl" "$@"; }
 
-module_dir=$(GOTOOLCHAIN=$ARGOCD_GO_TOOLCHAIN GOFLAGS=-mod=mod go mod download -json "$ARGOCD_MODULE@$ARGOCD_VERSION" |
-  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+module_dir=$(GOTOOLCHAIN=$ARGOCD_GO_TOOLCHAIN GOFLAGS=-mod=mod "$(dirname "$0")/module-dir.sh" \
+  "$ARGOCD_MODULE@$ARGOCD_VERSION")
 install=$module_dir/manifests/core-install.yaml
 [[ -f $install ]] || { echo "addons-argocd.sh: no $install" >&2; exit 1; }
 

@@ -18,8 +18,7 @@ kubectl() { "$BIN/kubectl" "$@"; }
 values=$REPO/monitoring/values
 
 # The CRDs of the Operator's own version, from its module (downloaded when the Operator was built).
-module_dir=$(go mod download -json "$PROMETHEUS_OPERATOR_MODULE@$PROMETHEUS_OPERATOR_VERSION" |
-  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+module_dir=$("$(dirname "$0")/module-dir.sh" "$PROMETHEUS_OPERATOR_MODULE@$PROMETHEUS_OPERATOR_VERSION")
 crds=$module_dir/example/prometheus-operator-crd
 [[ -d $crds ]] || { echo "addons-monitoring.sh: no CRDs at $crds" >&2; exit 1; }
 # Server-side: the Prometheus CRD is larger than the annotation client-side apply would write.

@@ -14,8 +14,7 @@ source "$(dirname "$0")/lib.sh"
 kubectl() { "$BIN/kubectl" "$@"; }
 
 module_dir() {
-  GOTOOLCHAIN=$ARGOCD_GO_TOOLCHAIN GOFLAGS=-mod=mod go mod download -json "$1" |
-    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
+  GOTOOLCHAIN=$ARGOCD_GO_TOOLCHAIN GOFLAGS=-mod=mod "$(dirname "$0")/module-dir.sh" "$1"
 }
 install=$(module_dir "$ARGO_ROLLOUTS_MODULE@$ARGO_ROLLOUTS_VERSION")/manifests/install.yaml
 [[ -f $install ]] || { echo "addons-rollouts.sh: no $install" >&2; exit 1; }

@@ -76,9 +76,9 @@ if [[ -d $cache ]]; then
   exit 0
 fi
 
-# The module's folder in the module cache (downloading it if needed).
+# The module's folder, or its go.mod, in the module cache (downloading it if needed).
 module_dir() {
-  go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
+  "$repo/cluster/module-dir.sh" "$@"  # from $repo: the wrapped build calls it from its scratch module
 }
 
 rm -rf "$src"
@@ -109,7 +109,7 @@ else
   go mod init "local.build/$name" >/dev/null 2>&1
   if [[ -n $staging ]]; then
     # Every `k8s.io/x => ./staging/src/k8s.io/x` of the wrapped module's go.mod, as a published module.
-    gomod=$(go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+    gomod=$(module_dir "$module@$version" GoMod)
     replaces=$(sed -n 's#^[[:space:]]*\([^[:space:]]*\) => \./staging/src/[^[:space:]]*$#\1#p' "$gomod")
     [[ -n $replaces ]] || { echo "go-build.sh: no staging replaces in $gomod" >&2; exit 1; }
     for m in $replaces; do

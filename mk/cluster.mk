@@ -128,10 +128,8 @@ GATEWAY_API_MODULE := sigs.k8s.io/gateway-api
 # CRDs of the module versions the cluster runs (tests/integration/chart/test_crd_schemas.py checks they are current).
 .PHONY: crd-schemas
 crd-schemas: $(VENV)/.installed ## rewrite tests/schemas/crds' Argo Rollouts and HTTPRoute schemas from their pinned modules' CRDs
-	dir=$$(GOTOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) GOFLAGS=-mod=mod go mod download -json $(ARGO_ROLLOUTS_MODULE)@$(ARGO_ROLLOUTS_VERSION) | \
-	  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && \
-	  gw=$$(GOFLAGS=-mod=mod go mod download -json $(GATEWAY_API_MODULE)@$(GATEWAY_API_VERSION) | \
-	  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && \
+	dir=$$(GOTOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) GOFLAGS=-mod=mod cluster/module-dir.sh $(ARGO_ROLLOUTS_MODULE)@$(ARGO_ROLLOUTS_VERSION)) && \
+	  gw=$$(GOFLAGS=-mod=mod cluster/module-dir.sh $(GATEWAY_API_MODULE)@$(GATEWAY_API_VERSION)) && \
 	  $(PY) tests/schemas/crds/from_crds.py tests/schemas/crds $$dir/manifests/crds/rollout-crd.yaml \
 	    $$dir/manifests/crds/analysis-template-crd.yaml \
 	    $$gw/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml@v1
@@ -215,8 +213,7 @@ gitops-images: image-tools $(if $(filter 1,$(LOCAL_BASE)),python-base-image) $(A
     $(CLUSTER_BIN)/git-server
 	rm -rf $(GITOPS_CONTEXT) && mkdir -p $(GITOPS_CONTEXT)
 	cp $(CLUSTER_BIN)/argocd $(TOOLS_BIN)/helm $(CLUSTER_BIN)/git-server $(GITOPS_CONTEXT)/
-	dir=$$(GOTOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) GOFLAGS=-mod=mod go mod download -json $(ARGOCD_MODULE)@$(ARGOCD_VERSION) | \
-	  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && \
+	dir=$$(GOTOOLCHAIN=$(ARGOCD_GO_TOOLCHAIN) GOFLAGS=-mod=mod cluster/module-dir.sh $(ARGOCD_MODULE)@$(ARGOCD_VERSION)) && \
 	  install -m 0755 $$dir/hack/gpg-wrapper.sh $$dir/hack/git-verify-wrapper.sh $(GITOPS_CONTEXT)/
 	BASE_IMAGE=$(GITOPS_BASE_IMAGE) $(BUILD_IMAGE) dockerfile cluster/images/argocd/Dockerfile argocd $(ARGOCD_IMAGE) \
 	  $(GITOPS_CONTEXT) $(GITOPS_BUILD_ARGS)

@@ -154,7 +154,7 @@ $(STAMPS)/helm-docs-%:
 # replace directive, which `go install pkg@version` refuses, so build inside the downloaded module.
 $(STAMPS)/unittest-%:
 	rm -rf $(UNITTEST_DIR) $(TOOLS_DIR)/src/helm-unittest && mkdir -p $(UNITTEST_DIR) $(TOOLS_DIR)/src
-	cp -r "$$(go mod download -json github.com/helm-unittest/helm-unittest@$* | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p')" \
+	cp -r "$$(cluster/module-dir.sh github.com/helm-unittest/helm-unittest@$*)" \
 	  $(TOOLS_DIR)/src/helm-unittest && chmod -R u+w $(TOOLS_DIR)/src/helm-unittest
 	cd $(TOOLS_DIR)/src/helm-unittest && $(GO_BUILD) -o $(UNITTEST_DIR)/untt ./cmd/helm-unittest
 	printf '%s\n' 'name: "unittest"' 'version: "$(patsubst v%,%,$*)"' \
@@ -167,7 +167,7 @@ $(STAMPS)/unittest-%:
 # (like helm-unittest above); a cold build takes some 4 minutes on 2 cores.
 $(STAMPS)/seaweedfs-%:
 	rm -rf $(TOOLS_DIR)/src/seaweedfs && mkdir -p $(TOOLS_BIN) $(TOOLS_DIR)/src
-	cp -r "$$(go mod download -json github.com/seaweedfs/seaweedfs@$* | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p')" \
+	cp -r "$$(cluster/module-dir.sh github.com/seaweedfs/seaweedfs@$*)" \
 	  $(TOOLS_DIR)/src/seaweedfs && chmod -R u+w $(TOOLS_DIR)/src/seaweedfs
 	cd $(TOOLS_DIR)/src/seaweedfs && GOWORK=off $(GO_BUILD) -o $(TOOLS_BIN)/weed ./weed
 	rm -rf $(TOOLS_DIR)/src/seaweedfs
