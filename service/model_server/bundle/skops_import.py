@@ -59,10 +59,10 @@ def _first_modules_holding(objects: list[Any]) -> dict[int, str]:
                 break
             if name in ("__main__", "__mp_main__") or mod is None:
                 continue
-            namespace = getattr(mod, "__dict__", None)
-            if type(mod) is ModuleType and namespace is not None and "__getattr__" not in namespace:
+            if type(mod) is ModuleType and "__getattr__" not in vars(mod):
                 # A plain module's attribute is its namespace entry (no ufunc is named like a module
                 # type's own attribute): only the names it holds need looking at.
+                namespace = vars(mod)
                 candidates = [n for n in wanted.keys() & namespace.keys() if not n.startswith("__")]
                 lookup = namespace.get
             else:  # a module computing attributes (__getattr__, a lazy module): asked name by name
@@ -70,10 +70,10 @@ def _first_modules_holding(objects: list[Any]) -> dict[int, str]:
                 lookup = partial(_getattr_or_none, mod)
             for attr in candidates:
                 value = lookup(attr)
-                for obj in [o for o in wanted[attr] if o is value]:
-                    homes[id(obj)] = name
-                    wanted[attr].remove(obj)
-                if not wanted[attr]:
+                homes.update((id(obj), name) for obj in wanted[attr] if obj is value)
+                if rest := [obj for obj in wanted[attr] if obj is not value]:
+                    wanted[attr] = rest
+                else:
                     del wanted[attr]
     for left in wanted.values():
         homes.update((id(obj), "__main__") for obj in left)
